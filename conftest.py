@@ -1,0 +1,3 @@
+"""Root conftest: the harness lives in fixtures/ and is loaded as one pytest plugin."""
+
+pytest_plugins = ["fixtures.plugin"]

@@ -1,0 +1,58 @@
+"""Smoke: the deployment answers through its front door, every replica is up, right version.
+
+These run first and fast; when they fail, nothing else is worth reading.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.smoke
+
+
+def test_health_through_front_door(deployment):
+    response = deployment.http.get("/health")
+    assert response.status_code == 200, (
+        f"GET {deployment.tracking_uri}/health: expected 200, got {response.status_code}: "
+        f"{response.text[:200]!r}"
+    )
+    assert response.text.strip() == "OK", f"/health body: expected 'OK', got {response.text!r}"
+
+
+def test_version_is_the_one_deployed(deployment):
+    response = deployment.http.get("/version")
+    assert response.status_code == 200, f"GET /version: HTTP {response.status_code}"
+    assert response.text.strip() == deployment.expected_version, (
+        f"server reports MLflow {response.text.strip()!r}, expected "
+        f"{deployment.expected_version!r} (set --mlflow-version to what you deployed)"
+    )
+
+
+def test_ui_root_serves_html(deployment):
+    response = deployment.http.get("/")
+    content_type = response.headers.get("content-type", "")
+    assert response.status_code == 200, f"GET / (the UI): HTTP {response.status_code}"
+    assert content_type.startswith("text/html"), f"GET / content-type is {content_type!r}"
+    assert "<html" in response.text.lower() and "mlflow" in response.text.lower(), (
+        f"GET / does not look like the MLflow UI: {response.text[:200]!r}"
+    )
+
+
+def test_mlflow_client_reaches_the_server(deployment):
+    client = deployment.mlflow_client()
+    experiments = client.search_experiments(max_results=1)
+    assert isinstance(experiments, list), f"search_experiments returned {experiments!r}"
+
+
+def test_each_replica_answers(deployment):
+    controller = deployment.require("replicas", "cannot reach replicas one by one")
+    replicas = controller.list()
+    assert replicas, "the replica controller lists no server replicas"
+    not_ready = [f"{r.name}: {r.detail}" for r in replicas if not r.ready]
+    assert not not_ready, f"replicas not Ready: {not_ready}"
+    for replica in replicas:
+        version = controller.request(replica.name, "/version")
+        assert version.status == 200 and version.text.strip() == deployment.expected_version, (
+            f"{replica.name} /version: HTTP {version.status} {version.text.strip()!r}, "
+            f"expected {deployment.expected_version!r}"
+        )
