@@ -33,9 +33,9 @@ def test_ui_root_serves_html(deployment):
     content_type = response.headers.get("content-type", "")
     assert response.status_code == 200, f"GET / (the UI): HTTP {response.status_code}"
     assert content_type.startswith("text/html"), f"GET / content-type is {content_type!r}"
-    assert "<html" in response.text.lower() and "mlflow" in response.text.lower(), (
-        f"GET / does not look like the MLflow UI: {response.text[:200]!r}"
-    )
+    page = response.text.lower()
+    assert "<html" in page, f"GET / is not an HTML page: {response.text[:200]!r}"
+    assert "mlflow" in page, f"GET / does not look like the MLflow UI: {response.text[:200]!r}"
 
 
 def test_mlflow_client_reaches_the_server(deployment):
@@ -52,7 +52,8 @@ def test_each_replica_answers(deployment):
     assert not not_ready, f"replicas not Ready: {not_ready}"
     for replica in replicas:
         version = controller.request(replica.name, "/version")
-        assert version.status == 200 and version.text.strip() == deployment.expected_version, (
-            f"{replica.name} /version: HTTP {version.status} {version.text.strip()!r}, "
+        assert version.status == 200, f"{replica.name} /version: HTTP {version.status}"
+        assert version.text.strip() == deployment.expected_version, (
+            f"{replica.name} reports MLflow {version.text.strip()!r}, "
             f"expected {deployment.expected_version!r}"
         )

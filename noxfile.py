@@ -1,0 +1,109 @@
+"""Sessions: `nox -s tests` (self-tests), `nox -s local` (the main job), and the rest.
+
+Arguments after `--` go to pytest (or to the load runner for `load`). Virtualenvs live in
+the user's cache and are reused; they are reinstalled only when pyproject.toml's pinned
+dependency groups change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlflow-acceptance"
+
+nox.options.envdir = str(CACHE / "nox")
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "tests"]
+
+# Give pytest time to tear the stack down after Ctrl-C before nox escalates to SIGTERM.
+INTERRUPT = {"interrupt_timeout": 300, "terminate_timeout": 60}
+
+
+def install(session: nox.Session, *groups: str) -> None:
+    """Install the pinned dependency groups, skipping pip when nothing changed."""
+    requirements = [
+        req for group in groups for req in nox.project.dependency_groups(PYPROJECT, group)
+    ]
+    digest = hashlib.sha256(json.dumps(requirements).encode()).hexdigest()
+    stamp = Path(session.virtualenv.location) / ".mlflow-acceptance-deps"
+    if stamp.is_file() and stamp.read_text() == digest:
+        session.log("pinned dependencies already installed")
+        return
+    session.install(*requirements)
+    stamp.write_text(digest)
+
+
+def with_default_paths(posargs: list[str], defaults: list[str]) -> list[str]:
+    """Run the default folders unless the user named test paths of their own."""
+    named = [
+        arg for arg in posargs if not arg.startswith("-") and (ROOT / arg.split("::")[0]).exists()
+    ]
+    return posargs if named else [*defaults, *posargs]
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and format check."""
+    install(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Self-tests of the suite's own code: no Docker, no cluster, seconds."""
+    install(session, "test")
+    session.run("pytest", "tests", *session.posargs)
+
+
+@nox.session(default=False)
+def local(session: nox.Session) -> None:
+    """Stand up the local stack in containers and run suites/ and chaos/ against it."""
+    install(session, "test")
+    args = with_default_paths(session.posargs, ["suites", "chaos"])
+    session.run("pytest", "--target", "local", *args, **INTERRUPT)
+
+
+@nox.session(default=False)
+def external(session: nox.Session) -> None:
+    """Run the suites against a deployment that already exists (give --tracking-uri)."""
+    install(session, "test")
+    args = with_default_paths(session.posargs, ["suites"])
+    session.run("pytest", "--target", "external", *args, **INTERRUPT)
+
+
+@nox.session(default=False)
+def kind(session: nox.Session) -> None:
+    """Create a kind cluster, deploy the chart with stand-ins, run every suite, tear down."""
+    install(session, "test")
+    args = with_default_paths(session.posargs, ["suites", "chaos"])
+    session.run("pytest", "--target", "kind", *args, **INTERRUPT)
+
+
+@nox.session(default=False)
+def gke(session: nox.Session) -> None:
+    """Run the suites against an existing cluster (GKE staging) through --kube-context."""
+    install(session, "test")
+    args = with_default_paths(session.posargs, ["suites"])
+    session.run("pytest", "--target", "gke", *args, **INTERRUPT)
+
+
+@nox.session(default=False)
+def load(session: nox.Session) -> None:
+    """Locust load run with SLO gates against any deployment (--host URL or --target local)."""
+    install(session, "test")
+    session.run("python", "-m", "load", *session.posargs, **INTERRUPT)
+
+
+@nox.session(default=False)
+def stack(session: nox.Session) -> None:
+    """Stand up the local stack and keep it until Ctrl-C (for `nox -s external` or by hand)."""
+    install(session, "test")
+    session.run("python", "-m", "fixtures.local", *session.posargs, **INTERRUPT)
