@@ -1,0 +1,124 @@
+"""Image planning: what is pulled or built in each mode, cache keys, and the offline fallback."""
+
+from __future__ import annotations
+
+import shutil
+
+import docker.errors
+import pytest
+
+from fixtures.errors import SetupError
+from fixtures.local import images
+from fixtures.local.images import (
+    Bootstrap,
+    Build,
+    ImageProvider,
+    Pull,
+    PullFailed,
+    context_digest,
+    plan_images,
+)
+
+
+def test_online_plan_pulls_official_images_and_builds_server_and_front_door():
+    plan = plan_images("fake-gcs", "3.17.2", offline=False)
+    assert plan.base == Pull("debian:bookworm-slim")
+    assert plan.roles["database"] == Pull("mysql:8.4")
+    assert plan.roles["object_store"] == Pull("fsouza/fake-gcs-server:1.54.0")
+    assert plan.roles["server"] == Build("mlflow", (("MLFLOW_VERSION", "3.17.2"),))
+    assert plan.roles["front_door"] == Build("nginx")
+    assert plan.pulls() == ["debian:bookworm-slim", "mysql:8.4", "fsouza/fake-gcs-server:1.54.0"]
+
+
+def test_offline_plan_pulls_nothing():
+    plan = plan_images("fake-gcs", "3.17.2", offline=True)
+    assert plan.pulls() == []
+    assert isinstance(plan.base, Bootstrap)
+    assert plan.roles["database"] == Build("mariadb")
+    assert plan.roles["object_store"].name == "fake-gcs"
+    assert {b.name for b in plan.builds()} == {"mariadb", "fake-gcs", "mlflow", "nginx"}
+
+
+@pytest.mark.parametrize("offline", [False, True])
+def test_seaweedfs_is_built_in_both_modes(offline):
+    assert plan_images("seaweedfs", "3.17.2", offline).roles["object_store"].name == "seaweedfs"
+
+
+def test_minio_has_no_offline_image():
+    with pytest.raises(SetupError, match="MinIO has no offline image"):
+        plan_images("minio", "3.17.2", offline=True)
+    assert (
+        plan_images("minio", "3.17.2", offline=False)
+        .roles["object_store"]
+        .ref.startswith("quay.io/minio/minio:RELEASE.")
+    )
+
+
+def test_every_build_has_a_dockerfile_that_takes_the_base_as_an_argument():
+    for store in ("fake-gcs", "seaweedfs"):
+        for build in plan_images(store, "3.17.2", offline=True).builds():
+            dockerfile = (build.context / "Dockerfile").read_text()
+            assert "ARG BASE_IMAGE" in dockerfile, build.name
+            assert "FROM ${BASE_IMAGE}" in dockerfile, build.name
+
+
+def test_cache_key_follows_context_arguments_and_base(tmp_path, monkeypatch):
+    shutil.copytree(images.IMAGES_DIR / "nginx", tmp_path / "nginx")
+    monkeypatch.setattr(images, "IMAGES_DIR", tmp_path)
+    build = Build("nginx")
+    key = context_digest(build, "sha256:base1")
+    assert key == context_digest(build, "sha256:base1"), "the key must be stable"
+    assert key != context_digest(build, "sha256:base2"), "a new base must rebuild"
+    assert key != context_digest(Build("nginx", (("X", "1"),)), "sha256:base1")
+    (tmp_path / "nginx" / "Dockerfile").write_text("FROM scratch\n")
+    assert key != context_digest(build, "sha256:base1"), "a changed Dockerfile must rebuild"
+
+
+def test_bootstrap_tag_depends_on_the_recipe():
+    assert Bootstrap().tag() == Bootstrap().tag()
+    assert Bootstrap().tag() != Bootstrap(mirror="http://mirror.example/debian").tag()
+    assert Bootstrap().tag().startswith("mlflow-acceptance/debian:bookworm-")
+
+
+class FakeImages:
+    def __init__(self, present: set[str], pull_fails: bool) -> None:
+        self.present = present
+        self.pull_fails = pull_fails
+        self.pulled: list[str] = []
+
+    def get(self, ref):
+        if ref not in self.present:
+            raise docker.errors.ImageNotFound(ref)
+        return type("Image", (), {"id": f"sha256:{ref}"})()
+
+    def pull(self, ref):
+        if self.pull_fails:
+            raise docker.errors.APIError("pull", explanation="no such host")
+        self.pulled.append(ref)
+        self.present.add(ref)
+
+
+class FakeDocker:
+    def __init__(self, present: set[str], pull_fails: bool = False) -> None:
+        self.images = FakeImages(present, pull_fails)
+
+
+def test_a_failed_pull_is_reported_for_the_offline_fallback():
+    provider = ImageProvider(FakeDocker(set(), pull_fails=True), lambda _: None, None)
+    with pytest.raises(PullFailed, match="pull of debian:bookworm-slim failed: no such host"):
+        provider.provide(plan_images("fake-gcs", "3.17.2", offline=False))
+
+
+def test_cached_images_are_neither_pulled_nor_built():
+    plan = plan_images("fake-gcs", "3.17.2", offline=True)
+    base = plan.base.tag()
+    base_id = f"sha256:{base}"
+    present = {base} | {
+        f"mlflow-acceptance/{b.name}:{context_digest(b, base_id)}" for b in plan.builds()
+    }
+    said: list[str] = []
+    provider = ImageProvider(FakeDocker(present), said.append, None)
+    refs = provider.provide(plan)
+    assert set(refs) == {"base", "database", "object_store", "server", "front_door"}
+    assert all("cached" in line for line in said), said
+    assert provider.timings == {}
