@@ -1,0 +1,194 @@
+"""Checks that only exist on Kubernetes: the release's rollout, security and identity.
+
+They use ``deployment.kubernetes`` (set by the kind and cluster targets) and skip with a
+reason everywhere else. The upgrade check installs its own scratch release on its own
+scratch database, so the deployment under test is never rolled.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fixtures.k8s.release_info import CONTAINER, MIGRATION_CONTAINER, Release
+from fixtures.k8s.replicas import pod_is_ready
+
+pytestmark = pytest.mark.k8s
+
+UPGRADE_REPLICAS = 3  # maxSurge 100 %: three new pods run their migration init container at once
+
+
+def kubernetes(deployment):
+    access = getattr(deployment, "kubernetes", None)
+    if access is None:
+        pytest.skip(f"{deployment.label} is not a Kubernetes target (--target kind or gke)")
+    return access
+
+
+def containers(pod_spec: dict) -> list[dict]:
+    return (pod_spec.get("initContainers") or []) + (pod_spec.get("containers") or [])
+
+
+def test_pods_run_as_non_root(deployment):
+    """runAsNonRoot is enforced by the kubelet: a Running pod with it set runs no root process."""
+    k8s = kubernetes(deployment)
+    pods = k8s.pods()
+    assert pods, f"no pods match {k8s.release.pod_selector}"
+    problems = []
+    for pod in pods:
+        spec = pod["spec"]
+        pod_context = spec.get("securityContext") or {}
+        for container in containers(spec):
+            context = {**pod_context, **(container.get("securityContext") or {})}
+            where = f"{pod['metadata']['name']}/{container['name']}"
+            if context.get("runAsNonRoot") is not True:
+                problems.append(f"{where}: runAsNonRoot is {context.get('runAsNonRoot')!r}")
+            if context.get("runAsUser") == 0:
+                problems.append(f"{where}: runAsUser 0")
+            if context.get("allowPrivilegeEscalation") is not False:
+                problems.append(f"{where}: allowPrivilegeEscalation not false")
+    assert not problems, "containers that may run as root:\n" + "\n".join(problems)
+    not_ready = [p["metadata"]["name"] for p in pods if not pod_is_ready(p)]
+    assert not not_ready, f"pods not Ready (a root image would be refused to start): {not_ready}"
+
+
+def test_db_credentials_come_from_a_secret(deployment):
+    """MYSQL_USERNAME/MYSQL_PWD via secretKeyRef; no literal value or ConfigMap carries them."""
+    k8s = kubernetes(deployment)
+    template = k8s.deployment_object()["spec"]["template"]["spec"]
+    problems = []
+    for container in containers(template):
+        if container["name"] not in (CONTAINER, MIGRATION_CONTAINER, "dbchecker"):
+            continue
+        env = {e["name"]: e for e in container.get("env") or []}
+        for name in ("MYSQL_USERNAME", "MYSQL_PWD"):
+            entry = env.get(name)
+            if entry is None:
+                problems.append(f"{container['name']}: no {name} env entry")
+            elif "value" in entry or "secretKeyRef" not in (entry.get("valueFrom") or {}):
+                problems.append(f"{container['name']}: {name} is not read from a Secret")
+        if k8s.db_password:
+            literal = [e["name"] for e in env.values() if k8s.db_password in str(e.get("value"))]
+            args = " ".join(container.get("args") or [])
+            if literal or k8s.db_password in args:
+                problems.append(f"{container['name']}: the DB password appears literally")
+    configmap = k8s.config_map(f"{k8s.release.fullname}-env-configmap")
+    leaked = [k for k in configmap.get("data") or {} if "PWD" in k or "PASSWORD" in k]
+    if leaked:
+        problems.append(f"the env ConfigMap holds {leaked}")
+    assert not problems, "DB credentials not (only) from a Secret:\n" + "\n".join(problems)
+
+
+def test_workload_identity(deployment):
+    """GKE: the pods' service account is bound to a Google one; no key file anywhere."""
+    k8s = kubernetes(deployment)
+    if k8s.creates_releases:
+        pytest.skip("Workload Identity exists only on GKE (kind uses stand-in credentials)")
+    template = k8s.deployment_object()["spec"]["template"]["spec"]
+    account = k8s.service_account(template.get("serviceAccountName", "default"))
+    annotations = account["metadata"].get("annotations") or {}
+    gsa = annotations.get("iam.gke.io/gcp-service-account")
+    assert gsa, f"service account {account['metadata']['name']} has no Workload Identity binding"
+    if k8s.workload_identity:
+        assert gsa == k8s.workload_identity, f"bound to {gsa}, expected {k8s.workload_identity}"
+    for container in containers(template):
+        names = {e["name"] for e in container.get("env") or []}
+        assert "GOOGLE_APPLICATION_CREDENTIALS" not in names, (
+            f"{container['name']} sets GOOGLE_APPLICATION_CREDENTIALS: a key file is in use"
+        )
+    secret_volumes = [v["name"] for v in template.get("volumes") or [] if "secret" in v]
+    assert not secret_volumes, f"secret volumes mounted (key files?): {secret_volumes}"
+    store = deployment.require("object_store", "pass --bucket gs://bucket/prefix to see GCS")
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "wi.txt"
+        path.write_text("workload identity\n")
+        experiment = mlflow.create_experiment(deployment.unique_name("workload-identity"))
+        with mlflow.start_run(experiment_id=experiment) as run:
+            mlflow.log_artifact(str(path))
+    keys = store.list(f"{experiment}/{run.info.run_id}")
+    assert any(key.endswith("wi.txt") for key in keys), (
+        f"the artifact did not reach {store.destination}: {sorted(keys)}"
+    )
+
+
+def _upgrade_values(k8s, release: Release, db, tag: str, replicas: int) -> Path:
+    layer = {
+        "image": {"tag": tag},
+        "initImages": {"mlflowDbMigration": {"tag": tag}},
+        "replicaCount": replicas,
+        "autoscaling": {"enabled": False},
+        "ingress": {"enabled": False},
+        "backendStore": {
+            "mysql": {"host": k8s.scratch_databases.pod_host, "database": db.name},
+            "existingDatabaseSecret": {"name": db.secret},
+        },
+        "serverAllowedHosts": release.in_cluster_hosts(),
+    }
+    run_layer = k8s.workdir / "values-run.yaml"
+    path = k8s.workdir / f"values-{release.name}-{tag}.yaml"
+    path.write_text(yaml.safe_dump(layer, sort_keys=False))
+    return [*k8s.values_files, *([run_layer] if run_layer.is_file() else []), path]
+
+
+def test_upgrade_with_replicas_leaves_schema_at_head(deployment):
+    """helm upgrade to a new appVersion with 3 replicas: concurrent migrations, head, all Ready."""
+    k8s = kubernetes(deployment)
+    if not k8s.creates_releases or k8s.scratch_databases is None:
+        pytest.skip("needs a scratch release and database: only on kind (never on Cloud SQL)")
+    database = deployment.require("database", "compares alembic revisions in MySQL")
+    if k8s.upgrade_from == k8s.image_tag:
+        pytest.skip(f"nothing to upgrade: {k8s.image_tag} is also the starting version")
+    scratch = dataclasses.replace(k8s.release, name=f"{k8s.release.name}-up")
+    db = k8s.scratch_databases.create(k8s.api, scratch.namespace, "upgrade", k8s.run_id)
+    try:
+        k8s.helm_upgrade(scratch, _upgrade_values(k8s, scratch, db, k8s.upgrade_from, 1))
+        before = db.verifier.alembic_revision()
+        k8s.helm_upgrade(
+            scratch, _upgrade_values(k8s, scratch, db, k8s.image_tag, UPGRADE_REPLICAS)
+        )
+        after = db.verifier.alembic_revision()
+        head = database.alembic_revision()  # the deployment under test runs image_tag
+        pods = [p for p in k8s.pods(scratch) if not p["metadata"].get("deletionTimestamp")]
+        current = [
+            p for p in pods if k8s.server_container(p)["image"].endswith(f":{k8s.image_tag}")
+        ]
+        failed_migrations = [
+            f"{p['metadata']['name']}: {s.get('state')}"
+            for p in current
+            for s in p["status"].get("initContainerStatuses") or []
+            if s["name"] == MIGRATION_CONTAINER
+            and (s.get("state", {}).get("terminated") or {}).get("exitCode") != 0
+        ]
+        assert after == head, (
+            f"after upgrading {k8s.upgrade_from} -> {k8s.image_tag} with {UPGRADE_REPLICAS} "
+            f"replicas the schema is at {after} (was {before}); head is {head}"
+        )
+        assert len(current) >= UPGRADE_REPLICAS, f"{len(current)} pods run {k8s.image_tag}"
+        assert all(pod_is_ready(p) for p in current), "not every upgraded pod is Ready"
+        assert not failed_migrations, f"migration init containers failed: {failed_migrations}"
+    finally:
+        k8s.helm_uninstall(scratch)
+        k8s.scratch_databases.drop(k8s.api, scratch.namespace, db)
+
+
+def test_secrets_are_not_in_values(deployment):
+    """The release's stored values (helm's Secret) hold no DB password."""
+    k8s = kubernetes(deployment)
+    if not k8s.db_password:
+        pytest.skip("the DB password is unknown to the suite on this target")
+    found = k8s.api.get(
+        f"/api/v1/namespaces/{k8s.release.namespace}/secrets",
+        {"labelSelector": f"owner=helm,name={k8s.release.name}"},
+    )
+    releases = found.get("items") or []
+    assert releases, "no helm release Secret found (owner=helm)"
+    for secret in releases:
+        blob = base64.b64decode(secret["data"]["release"])
+        assert k8s.db_password.encode() not in blob, "the DB password is in helm's release data"

@@ -1,0 +1,156 @@
+"""Replica controller, resource sampler and diagnostics on recorded API objects (no cluster)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import kubernetes_validate
+import pytest
+
+from fixtures.capabilities import DiagnosticsCollector, ReplicaController, ResourceSampler
+from fixtures.k8s.diagnostics import KubeDiagnostics
+from fixtures.k8s.release_info import Release, chart_fullname
+from fixtures.k8s.replicas import PodReplicaController
+from fixtures.k8s.resources import MetricsApiSampler, cpu_cores, memory_bytes
+from fixtures.redaction import register
+from fixtures.waiting import WaitTimeout
+from tests.test_k8s_fakes import FakeKube, load, release_routes
+
+RELEASE = Release("mlflow", "mlflow")
+READY, CRASHING = "mlflow-6c9f8d7b5-x2kqp", "mlflow-6c9f8d7b5-zt9lm"
+
+
+@pytest.mark.parametrize("name", ["pods.json", "deployment.json", "ingress.json", "events.json"])
+def test_recorded_objects_are_valid_kubernetes_objects(name):
+    """The fakes are real shapes: each object passes the 1.36 schema, unknown fields rejected."""
+    data = load(name)
+    for item in data.get("items", [data]):
+        kubernetes_validate.validate(item, "1.36.1", strict=True)
+
+
+def test_chart_names_and_selector():
+    assert chart_fullname("mlflow") == "mlflow"
+    assert chart_fullname("staging") == "staging-mlflow"
+    assert RELEASE.pod_selector == "app.kubernetes.io/name=mlflow,app.kubernetes.io/instance=mlflow"
+    assert "mlflow.mlflow.svc.cluster.local:80" in RELEASE.in_cluster_hosts()
+
+
+def test_replicas_listed_by_selector_with_readiness_and_restarts():
+    fake = FakeKube(release_routes())
+    controller = PodReplicaController(fake, RELEASE)
+    assert isinstance(controller, ReplicaController)
+    replicas = controller.list()
+    assert [(r.name, r.ready, r.restarts) for r in replicas] == [
+        (READY, True, 0),
+        (CRASHING, False, 3),
+    ]
+    assert replicas[1].detail == "Running, mlflow: CrashLoopBackOff"
+    assert fake.gets[0] == (
+        "/api/v1/namespaces/mlflow/pods",
+        {"labelSelector": RELEASE.pod_selector},
+    )
+
+
+def test_crash_is_a_delete_with_grace_period_zero():
+    fake = FakeKube(release_routes())
+    PodReplicaController(fake, RELEASE).crash(READY)
+    assert fake.sent == [
+        (
+            "DELETE",
+            f"/api/v1/namespaces/mlflow/pods/{READY}",
+            {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0},
+        )
+    ]
+
+
+def test_request_goes_through_the_pod_proxy_on_the_container_port():
+    routes = release_routes()
+    routes[f"/api/v1/namespaces/mlflow/pods/{READY}:5000/proxy/version"] = "3.15.1"
+    fake = FakeKube(routes)
+    answer = PodReplicaController(fake, RELEASE).request(
+        READY, "/version", headers={"Host": "mlflow"}
+    )
+    assert (answer.status, answer.text) == (200, "3.15.1")
+    assert fake.gets[-1] == (
+        f"/api/v1/namespaces/mlflow/pods/{READY}:5000/proxy/version",
+        {"Host": "mlflow"},
+    )
+
+
+def test_wait_ready_reports_the_pod_that_is_not(monkeypatch):
+    controller = PodReplicaController(FakeKube(release_routes()), RELEASE)
+    with pytest.raises(WaitTimeout) as failure:
+        controller.wait_ready(timeout=0.1)
+    assert "1/2 Ready" in str(failure.value)
+    assert "CrashLoopBackOff" in str(failure.value)
+    assert controller.wait_ready(timeout=1, expected=1) >= 0
+
+
+def test_quantities():
+    assert cpu_cores("250m") == 0.25
+    assert cpu_cores("1") == 1.0
+    assert cpu_cores("152345678n") == pytest.approx(0.152345678)
+    assert memory_bytes("512Mi") == 512 * 2**20
+    assert memory_bytes("2Gi") == 2 * 2**30
+    assert memory_bytes("412340Ki") == 412340 * 1024
+    assert memory_bytes("1000k") == 10**6
+
+
+def test_resource_sampler_integrates_the_metrics_api_rate():
+    routes = release_routes()
+    wall = {"now": dt.datetime(2026, 11, 27, 10, 5, 5, tzinfo=dt.UTC)}
+    sampler = MetricsApiSampler(
+        FakeKube(routes), RELEASE, clock=lambda: 1000.0, wall=lambda: wall["now"]
+    )
+    assert isinstance(sampler, ResourceSampler)
+    first = {s.replica: s for s in sampler.sample()}[READY]
+    assert first.cpu_seconds == pytest.approx(0.152345678 * 15.012)  # rate x window
+    assert first.at == pytest.approx(995.0)  # the reading's timestamp, 5 s before "now"
+    assert first.cpu_limit_cores == 1.0  # values/base.yaml: limits.cpu 1000m
+    assert first.memory_limit_bytes == 2 * 2**30
+    assert first.memory_bytes == 412340 * 1024
+    later = routes["/apis/metrics.k8s.io/v1beta1/namespaces/mlflow/pods"]["items"][0]
+    later["timestamp"] = "2026-11-27T10:05:15Z"
+    later["containers"][0]["usage"]["cpu"] = "700m"
+    second = {s.replica: s for s in sampler.sample()}[READY]
+    rate = (second.cpu_seconds - first.cpu_seconds) / (second.at - first.at)
+    assert rate == pytest.approx(0.7)  # what the capability's formula recovers
+
+
+def test_diagnostics_on_a_fake_failure(tmp_path):
+    routes = release_routes()
+    fake = FakeKube(routes)
+    base = "/api/v1/namespaces/mlflow/pods"
+    fake.texts[f"{base}/{CRASHING}/log?previous=true&container=mlflow"] = (
+        "2026-11-27T10:03:08Z Detected out-of-date database schema (found version abc, but "
+        "expected def). password=s3cr3t-pw\n"
+    )
+    fake.texts[f"{base}/{CRASHING}/log?previous=false&container=mlflow"] = "starting\n"
+    register("s3cr3t-pw")
+    diagnostics = KubeDiagnostics(fake, RELEASE)
+    assert isinstance(diagnostics, DiagnosticsCollector)
+    written = {p.name for p in diagnostics.collect(tmp_path)}
+    assert f"{CRASHING}.mlflow-previous.log" in written
+    assert f"{READY}.mlflow.log" in written  # unreadable logs still leave a file saying so
+    assert f"{CRASHING}.mlflow-db-migration.log" in written
+    assert f"describe-pod-{CRASHING}.txt" in written
+    assert f"describe-pod-{READY}.txt" not in written  # only failing objects are described
+    assert "describe-deployment-mlflow.txt" in written  # 1 of 2 replicas ready
+    previous = (tmp_path / f"{CRASHING}.mlflow-previous.log").read_text()
+    assert "out-of-date database schema" in previous
+    assert "s3cr3t-pw" not in previous
+    described = (tmp_path / f"describe-pod-{CRASHING}.txt").read_text()
+    assert "Warning BackOff (x7): Back-off restarting failed container mlflow" in described
+    assert "managedFields" not in described
+    events = (tmp_path / "events.txt").read_text()
+    assert f"Pod/{CRASHING} BackOff" in events
+    assert not any("secrets" in path for path, _ in fake.gets)  # Secrets are never read
+
+
+def test_brief_names_every_pod_and_failing_object():
+    brief = KubeDiagnostics(FakeKube(release_routes()), RELEASE).brief()
+    assert brief.splitlines() == [
+        f"pod {READY}: Ready (Running, restarts 0)",
+        f"pod {CRASHING}: not Ready (Running, mlflow: CrashLoopBackOff, restarts 3)",
+        "deployment mlflow: FAILING",
+    ]

@@ -1,0 +1,119 @@
+"""Certificate evaluation on a recorded cert-manager Certificate and its TLS Secret."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+import pytest
+
+from fixtures.capabilities import CertificateInspector
+from fixtures.k8s.certificates import (
+    CertManagerInspector,
+    evaluate_certificate,
+    expected_issuer_from_ingress,
+    summarize_certificate,
+)
+from fixtures.k8s.release_info import Release
+from tests.test_k8s_fakes import DATA, FakeKube, load, release_routes
+
+NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)  # between notBefore and renewalTime
+ISSUER = "ClusterIssuer/mlflow-acc-ca"
+
+
+def status(certificate=None, secret=None, expected=ISSUER):
+    return summarize_certificate(
+        certificate or load("certificate.json"), secret or load("certificate-secret.json"), expected
+    )
+
+
+def test_inspector_follows_the_ingress_to_certificate_and_secret():
+    inspector = CertManagerInspector(FakeKube(release_routes()), Release("mlflow", "mlflow"))
+    assert isinstance(inspector, CertificateInspector)
+    found = inspector.status()
+    assert found["ready"] is True
+    assert found["generation_observed"] is True
+    assert found["issuer"] == found["expected_issuer"] == ISSUER  # from the annotation
+    assert found["hosts"] == ["localhost"]
+    assert found["not_after"] == dt.datetime(2027, 2, 25, 10, tzinfo=dt.UTC)
+    assert found["secret_certificate_pem"].startswith("-----BEGIN CERTIFICATE-----")
+    assert evaluate_certificate(found, NOW) == []
+
+
+def test_issuer_expected_from_ingress_annotations():
+    assert expected_issuer_from_ingress(load("ingress.json")) == ISSUER
+    namespaced = {"metadata": {"annotations": {"cert-manager.io/issuer": "le"}}}
+    assert expected_issuer_from_ingress(namespaced) == "Issuer/le"
+    assert expected_issuer_from_ingress({"metadata": {}}) is None
+
+
+def test_the_served_certificate_must_be_the_secrets():
+    secret_pem = status()["secret_certificate_pem"]
+    assert evaluate_certificate(status(), NOW, served_pem=secret_pem) == []
+    other = (DATA / "other-leaf.pem").read_text()
+    problems = evaluate_certificate(status(), NOW, served_pem=other)
+    assert len(problems) == 1
+    assert "serves a different certificate" in problems[0]
+
+
+def broken(change):
+    certificate = copy.deepcopy(load("certificate.json"))
+    change(certificate)
+    return certificate
+
+
+def not_ready(c):
+    c["status"]["conditions"][0].update(status="False", reason="Issuing", message="pending")
+
+
+def stale_generation(c):
+    c["metadata"]["generation"] = 2
+
+
+def wrong_issuer(c):
+    c["spec"]["issuerRef"]["name"] = "selfsigned"
+
+
+def never_issued(c):
+    for key in ("notAfter", "notBefore", "renewalTime"):
+        c["status"].pop(key)
+
+
+def status_not_the_secret(c):
+    c["status"]["notAfter"] = "2027-03-01T00:00:00Z"
+    c["status"]["renewalTime"] = "2027-01-01T00:00:00Z"
+
+
+def extra_name(c):
+    c["spec"]["dnsNames"].append("mlflow.example.com")
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (not_ready, "is not Ready (Issuing: pending)"),
+        (stale_generation, "older generation"),
+        (wrong_issuer, "issued by ClusterIssuer/selfsigned, expected ClusterIssuer/mlflow-acc-ca"),
+        (never_issued, "never issued"),
+        (status_not_the_secret, "the secret is not the issued certificate"),
+        (extra_name, "lacks the Certificate's dnsNames ['mlflow.example.com']"),
+    ],
+)
+def test_each_defect_is_reported(change, expected):
+    problems = evaluate_certificate(status(broken(change)), NOW)
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_renewal_time_in_the_past_is_reported():
+    later = dt.datetime(2027, 1, 30, tzinfo=dt.UTC)  # after renewalTime 2027-01-26
+    problems = evaluate_certificate(status(), later)
+    assert problems == [
+        "expected now < renewalTime < notAfter, got now=2027-01-30T00:00:00Z, "
+        "renewalTime=2027-01-26T10:00:00Z, notAfter=2027-02-25T10:00:00Z"
+    ]
+
+
+def test_missing_tls_secret_is_reported():
+    secret = load("certificate-secret.json")
+    secret["data"].pop("tls.crt")
+    assert "the TLS secret has no tls.crt" in evaluate_certificate(status(secret=secret), NOW)

@@ -1,0 +1,166 @@
+"""The exact helm, kubectl and kind command lines the Kubernetes layer runs, per option set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from fixtures.k8s import commands
+from fixtures.k8s.addons import addon_commands, issuer_manifests
+from fixtures.k8s.release import run_values
+from fixtures.k8s.release_info import Release
+from fixtures.k8s.standins import StandIns, server_env
+
+KIND = commands.Kube(Path("/tmp/kc"), "kind-mlflow-acc")
+
+
+def stand_ins(kind: str) -> StandIns:
+    host = f"mlflow-acc-r1-{kind}"
+    return StandIns(
+        db_host="mlflow-acc-r1-mysql",
+        db_password="pw-123456",
+        db_root_password="root-123456",
+        store_kind=kind,
+        store_host=host,
+        store_port=4443 if kind == "fake-gcs" else 9000,
+        destination="",
+        server_env=server_env(kind, host),
+        s3_credentials={}
+        if kind == "fake-gcs"
+        else {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"},
+    )
+
+
+def test_release_install_with_layered_values_on_kind():
+    files = [Path("values/base.yaml"), Path("values/kind.yaml"), Path("r/values-run.yaml")]
+    assert commands.helm_upgrade_install(
+        "mlflow", commands.chart_source(None), "mlflow", files, KIND
+    ) == [
+        "helm", "upgrade", "--install", "mlflow", "mlflow",
+        "--repo", "https://community-charts.github.io/helm-charts", "--version", "1.11.5",
+        "--namespace", "mlflow", "--create-namespace",
+        "--values", "values/base.yaml", "--values", "values/kind.yaml",
+        "--values", "r/values-run.yaml",
+        "--wait", "--timeout", "15m",
+        "--kubeconfig", "/tmp/kc", "--kube-context", "kind-mlflow-acc",
+    ]  # fmt: skip
+
+
+def test_chart_source_forms(tmp_path):
+    local = tmp_path / "mlflow"
+    local.mkdir()
+    assert commands.chart_source(str(local)).args() == [str(local)]
+    assert commands.chart_source("community-charts/mlflow").args() == [
+        "community-charts/mlflow", "--version", "1.11.5"
+    ]  # fmt: skip
+    assert commands.chart_source(None).args()[:3] == [
+        "mlflow",
+        "--repo",
+        "https://community-charts.github.io/helm-charts",
+    ]
+
+
+def test_existing_cluster_commands_use_the_given_context_and_default_kubeconfig():
+    gke = commands.Kube(None, "gke_proj_europe-west1_staging")
+    assert commands.helm_uninstall("mlflow-up", "mlflow", gke) == [
+        "helm", "uninstall", "mlflow-up", "--namespace", "mlflow", "--ignore-not-found",
+        "--wait", "--timeout", "5m", "--kube-context", "gke_proj_europe-west1_staging",
+    ]  # fmt: skip
+    assert commands.kubectl_apply(Path("i.yaml"), gke)[-2:] == [
+        "--context", "gke_proj_europe-west1_staging"
+    ]  # fmt: skip
+
+
+def test_template_and_kind_commands():
+    chart = commands.ChartSource("/charts/mlflow")
+    assert commands.helm_template("mlflow", chart, "mlflow", [Path("v.yaml")]) == [
+        "helm", "template", "mlflow", "/charts/mlflow", "--namespace", "mlflow",
+        "--values", "v.yaml", "--kube-version", "1.36.1",
+    ]  # fmt: skip
+    assert commands.kind_create(Path("c.yaml"), Path("k")) == [
+        "kind", "create", "cluster", "--config", "c.yaml", "--kubeconfig", "k"
+    ]  # fmt: skip
+    assert commands.kind_delete("mlflow-acc") == [
+        "kind",
+        "delete",
+        "cluster",
+        "--name",
+        "mlflow-acc",
+    ]
+    assert commands.kubectl_apply(Path("i.yaml"), KIND) == [
+        "kubectl", "apply", "--server-side", "--force-conflicts", "--field-manager",
+        "mlflow-acceptance", "-f", "i.yaml",
+        "--kubeconfig", "/tmp/kc", "--context", "kind-mlflow-acc",
+    ]  # fmt: skip
+
+
+def test_addons_are_pinned_and_configured_for_kind(tmp_path):
+    cmds = addon_commands(tmp_path, KIND)
+    pinned = [
+        (c[3], c[4], c[c.index("--version") + 1], c[c.index("--namespace") + 1]) for c in cmds
+    ]
+    assert pinned == [
+        ("metrics-server", "metrics-server", "3.13.1", "kube-system"),
+        ("ingress-nginx", "ingress-nginx", "4.15.1", "ingress-nginx"),
+        ("cert-manager", "cert-manager", "v1.21.1", "cert-manager"),
+    ]
+    values = {c[3]: yaml.safe_load(Path(c[c.index("--values") + 1]).read_text()) for c in cmds}
+    assert values["metrics-server"]["args"] == ["--kubelet-insecure-tls"]
+    assert values["cert-manager"] == {"crds": {"enabled": True}}
+    controller = values["ingress-nginx"]["controller"]
+    assert controller["nodeSelector"]["ingress-ready"] == "true"
+    assert controller["hostPort"] == {"enabled": True}
+    assert controller["service"]["type"] != "LoadBalancer"  # helm --wait would hang on kind
+    assert all("--wait" in c and "--kube-context" in c for c in cmds)
+
+
+def test_ca_issuer_chain_follows_cert_manager_bootstrap():
+    selfsigned, ca_cert, ca_issuer = issuer_manifests()
+    assert selfsigned["spec"] == {"selfSigned": {}}
+    assert ca_cert["metadata"]["namespace"] == "cert-manager"  # where a ClusterIssuer looks
+    assert ca_cert["spec"]["isCA"] is True
+    assert ca_cert["spec"]["issuerRef"]["name"] == selfsigned["metadata"]["name"]
+    assert ca_issuer["spec"]["ca"]["secretName"] == ca_cert["spec"]["secretName"]
+    assert ca_issuer["metadata"]["name"] == "mlflow-acc-ca"
+
+
+def test_run_values_for_minio_use_s3_and_a_secret():
+    values = run_values(
+        Release("mlflow", "acc"),
+        stand_ins("minio"),
+        image_tag="3.15.1",
+        workers=2,
+        extra_hosts=["127.0.0.1:*"],
+    )
+    s3 = values["artifactRoot"]["s3"]
+    assert values["artifactRoot"]["gcs"] == {"enabled": False}
+    assert (s3["enabled"], s3["bucket"], s3["existingSecret"]["name"]) == (
+        True,
+        "mlflow-artifacts",
+        "mlflow-s3",
+    )
+    assert values["extraEnvVars"]["MLFLOW_S3_ENDPOINT_URL"] == "http://mlflow-acc-r1-minio:9000"
+    assert "AWS_SECRET_ACCESS_KEY" not in values["extraEnvVars"]  # only in the Secret
+    assert values["backendStore"]["existingDatabaseSecret"]["name"] == "mlflow-db"
+    assert "pw-123456" not in yaml.safe_dump(values)
+    assert values["serverAllowedHosts"][-1] == "127.0.0.1:*"
+    assert "mlflow.acc.svc.cluster.local" in values["serverAllowedHosts"]
+    assert values["initImages"]["mlflowDbMigration"]["tag"] == values["image"]["tag"] == "3.15.1"
+
+
+def test_run_values_for_fake_gcs_use_gs_and_the_emulator():
+    values = run_values(
+        Release("mlflow", "mlflow"),
+        stand_ins("fake-gcs"),
+        image_tag="3.15.1",
+        workers=2,
+        extra_hosts=[],
+    )
+    assert values["artifactRoot"]["gcs"] == {
+        "enabled": True,
+        "bucket": "mlflow-artifacts",
+        "path": "mlruns",
+    }
+    assert values["artifactRoot"]["s3"] == {"enabled": False}
+    assert values["extraEnvVars"]["STORAGE_EMULATOR_HOST"] == "http://mlflow-acc-r1-fake-gcs:4443"

@@ -1,0 +1,170 @@
+"""Every bad input of the Kubernetes targets fails fast with one clear line, and none hangs."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from fixtures.errors import SetupError
+from fixtures.k8s import prereqs, shell
+from fixtures.k8s.cluster_target import ClusterTarget, front_door_from_ingress, image_tag
+from fixtures.k8s.kind_target import KindTarget, check_chart
+from fixtures.options import Options
+from tests.test_k8s_fakes import load
+
+ALL_TOOLS = {
+    "docker": "/usr/bin/docker",
+    "kind": "/usr/bin/kind",
+    "kubectl": "/usr/bin/kubectl",
+    "helm": "/usr/bin/helm",
+}
+
+
+def one_line(exc: SetupError) -> str:
+    line = exc.line()
+    assert "\n" not in line, line
+    return line
+
+
+def kubeconfig(tmp_path: Path, server: str, contexts=("kind-mlflow-acc", "staging")) -> Path:
+    path = tmp_path / "kubeconfig"
+    entries = "".join(
+        f"- name: {name}\n  context: {{cluster: c, user: u, namespace: mlflow}}\n"
+        for name in contexts
+    )
+    path.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: c\n  cluster: {{server: '{server}'}}\n"
+        "users:\n- name: u\n  user: {token: tok-abcdef}\n"
+        f"contexts:\n{entries}current-context: {contexts[0]}\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize("missing", ["kind", "docker", "kubectl", "helm"])
+def test_a_missing_tool_is_named_with_how_to_install_it(monkeypatch, tmp_path, missing):
+    monkeypatch.setattr(
+        shell.shutil, "which", lambda name: None if name == missing else ALL_TOOLS[name]
+    )
+    with pytest.raises(SetupError) as failure:
+        KindTarget(Options(target="kind"), "r1", tmp_path).check()
+    line = one_line(failure.value)
+    assert line.startswith(f"{missing} is not on PATH: install ")
+
+
+def test_no_docker_engine_fails_with_one_line(monkeypatch, tmp_path):
+    monkeypatch.setattr(shell.shutil, "which", ALL_TOOLS.get)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    started = time.monotonic()
+    with pytest.raises(SetupError) as failure:
+        KindTarget(Options(target="kind"), "r1", tmp_path).check()
+    assert one_line(failure.value).startswith("no Docker engine reachable")
+    assert time.monotonic() - started < 30
+
+
+def test_missing_values_file_fails_with_one_line(monkeypatch, tmp_path):
+    from fixtures.k8s import release
+
+    monkeypatch.setattr(shell.shutil, "which", ALL_TOOLS.get)
+    monkeypatch.setattr(
+        "fixtures.local.stack.docker_client", lambda: type("D", (), {"close": lambda self: None})()
+    )
+    (tmp_path / "values").mkdir()
+    (tmp_path / "values" / "base.yaml").write_text("{}\n")
+    monkeypatch.setattr(release, "VALUES_DIR", tmp_path / "values")
+    with pytest.raises(SetupError) as failure:
+        KindTarget(Options(target="kind"), "r1", tmp_path).check()
+    assert one_line(failure.value) == (
+        f"values file {tmp_path}/values/kind.yaml: no such file: "
+        "restore values/ from the repository"
+    )
+
+
+def test_kind_config_without_name_fails_with_one_line(monkeypatch, tmp_path):
+    monkeypatch.setattr(shell.shutil, "which", ALL_TOOLS.get)
+    monkeypatch.setattr(
+        "fixtures.local.stack.docker_client", lambda: type("D", (), {"close": lambda self: None})()
+    )
+    config = tmp_path / "kind.yaml"
+    config.write_text("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n")
+    with pytest.raises(SetupError) as failure:
+        KindTarget(Options(target="kind"), "r1", tmp_path, config=config).check()
+    assert "has no top-level name:" in one_line(failure.value)
+
+
+def test_missing_chart_path_fails_with_one_line(tmp_path):
+    with pytest.raises(SetupError) as failure:
+        check_chart(str(tmp_path / "nope"))
+    assert "no such chart folder or archive" in one_line(failure.value)
+    assert check_chart("community-charts/mlflow").ref == "community-charts/mlflow"
+
+
+def test_unknown_context_lists_the_known_ones(tmp_path):
+    config = kubeconfig(tmp_path, "https://127.0.0.1:1")
+    target = ClusterTarget(
+        Options(target="gke", kube_context="prod"), "r1", tmp_path, kubeconfig=config
+    )
+    with pytest.raises(SetupError) as failure:
+        target.check()
+    assert one_line(failure.value) == (
+        "kube context 'prod' is not in the kubeconfig (known: kind-mlflow-acc, staging): "
+        "pass one of them as --kube-context"
+    )
+
+
+def test_unreadable_kubeconfig_fails_with_one_line(tmp_path):
+    with pytest.raises(SetupError) as failure:
+        prereqs.check_context(tmp_path / "absent", None)
+    assert one_line(failure.value).startswith(f"no usable kubeconfig at {tmp_path / 'absent'}")
+
+
+def test_refused_api_server_fails_fast(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    config = kubeconfig(tmp_path, f"http://127.0.0.1:{port}")
+    target = ClusterTarget(
+        Options(target="gke", kube_context="staging"), "r1", tmp_path, kubeconfig=config
+    )
+    started = time.monotonic()
+    with pytest.raises(SetupError) as failure:
+        target.check()
+    assert one_line(failure.value).startswith("the API server of staging failed (")
+    assert time.monotonic() - started < prereqs.API_DEADLINE
+
+
+def test_silent_api_server_does_not_hang(monkeypatch, tmp_path):
+    """A server that accepts and never answers (a stuck proxy) ends at the deadline."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held: list[socket.socket] = []
+    accept = threading.Thread(target=lambda: held.append(listener.accept()[0]), daemon=True)
+    accept.start()
+    monkeypatch.setattr(prereqs, "API_DEADLINE", 2.0)
+    config = kubeconfig(tmp_path, f"http://127.0.0.1:{listener.getsockname()[1]}")
+    target = ClusterTarget(
+        Options(target="gke", kube_context="staging"), "r1", tmp_path, kubeconfig=config
+    )
+    started = time.monotonic()
+    try:
+        with pytest.raises(SetupError) as failure:
+            target.check()
+    finally:
+        listener.close()
+        for connection in held:
+            connection.close()
+    assert one_line(failure.value).startswith("the API server of staging did not answer within 2s")
+    assert time.monotonic() - started < 10
+
+
+def test_front_door_and_version_from_the_release_objects():
+    assert front_door_from_ingress(load("ingress.json")) == "https://localhost"
+    plain = {"spec": {"rules": [{"host": "mlflow.internal"}]}}
+    assert front_door_from_ingress(plain) == "http://mlflow.internal"
+    assert front_door_from_ingress({"spec": {}}) is None
+    assert image_tag(load("deployment.json")) == "3.15.1"
