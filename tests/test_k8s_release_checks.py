@@ -1,0 +1,115 @@
+"""suites/test_k8s_release.py's checks pass on the chart's real objects and fail on bad ones."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import gzip
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from fixtures.k8s import commands
+from fixtures.k8s.access import KubernetesAccess
+from fixtures.k8s.release_info import Release
+from suites import test_k8s_release as checks
+from tests.test_k8s_fakes import FakeKube, load, release_routes
+
+RELEASE = Release("mlflow", "mlflow")
+PODS = "/api/v1/namespaces/mlflow/pods"
+DEPLOYMENT = "/apis/apps/v1/namespaces/mlflow/deployments/mlflow"
+PASSWORD = "pw-recorded-1"  # what the kind target knows: the stand-in DB password
+
+
+def deployment_with(routes: dict) -> SimpleNamespace:
+    routes.setdefault(
+        "/api/v1/namespaces/mlflow/configmaps/mlflow-env-configmap", load("configmap.json")
+    )
+    access = KubernetesAccess(
+        api=FakeKube(routes),
+        release=RELEASE,
+        kube=commands.Kube(),
+        chart=commands.chart_source(None),
+        values_files=[],
+        workdir=Path("."),
+        run_id="r1",
+        image_tag="3.15.1",
+        upgrade_from="3.14.0",
+        creates_releases=True,
+        db_password=PASSWORD,
+    )
+    return SimpleNamespace(kubernetes=access, label="fake kind release")
+
+
+def ready_pods_only(routes: dict) -> dict:
+    routes[PODS]["items"] = routes[PODS]["items"][:1]
+    return routes
+
+
+def test_non_root_passes_on_the_charts_pods():
+    checks.test_pods_run_as_non_root(deployment_with(ready_pods_only(release_routes())))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c["securityContext"].update(runAsUser=0), "runAsUser 0"),
+        (lambda c: c["securityContext"].pop("runAsNonRoot"), "runAsNonRoot is None"),
+        (lambda c: c.pop("securityContext"), "allowPrivilegeEscalation not false"),
+    ],
+)
+def test_non_root_fails_on_a_root_container(change, message):
+    routes = ready_pods_only(release_routes())
+    change(routes[PODS]["items"][0]["spec"]["containers"][0])
+    with pytest.raises(AssertionError, match=message):
+        checks.test_pods_run_as_non_root(deployment_with(routes))
+
+
+def test_db_credentials_pass_on_the_charts_deployment():
+    checks.test_db_credentials_come_from_a_secret(deployment_with(release_routes()))
+
+
+def test_db_credentials_fail_on_a_literal_password():
+    routes = release_routes()
+    server = routes[DEPLOYMENT]["spec"]["template"]["spec"]["containers"][0]
+    entry = next(e for e in server["env"] if e["name"] == "MYSQL_PWD")
+    entry.pop("valueFrom")
+    entry["value"] = PASSWORD
+    with pytest.raises(AssertionError) as failure:
+        checks.test_db_credentials_come_from_a_secret(deployment_with(routes))
+    assert "mlflow: MYSQL_PWD is not read from a Secret" in str(failure.value)
+    assert "mlflow: the DB password appears literally" in str(failure.value)
+
+
+def test_db_credentials_fail_on_a_password_in_the_configmap():
+    routes = release_routes()
+    configmap = copy.deepcopy(load("configmap.json"))
+    configmap["data"]["MYSQL_PWD"] = "x"
+    routes["/api/v1/namespaces/mlflow/configmaps/mlflow-env-configmap"] = configmap
+    with pytest.raises(AssertionError, match=r"the env ConfigMap holds \['MYSQL_PWD'\]"):
+        checks.test_db_credentials_come_from_a_secret(deployment_with(routes))
+
+
+def helm_secret(values: dict) -> dict:
+    record = json.dumps(
+        {"name": "mlflow", "chart": {"metadata": {"name": "mlflow"}}, "config": values}
+    )
+    encoded = base64.b64encode(gzip.compress(record.encode()))
+    return {
+        "metadata": {"name": "sh.helm.release.v1.mlflow.v1"},
+        "data": {"release": base64.b64encode(encoded).decode()},
+    }
+
+
+@pytest.mark.parametrize(("values", "leaks"), [({"a": 1}, False), ({"password": PASSWORD}, True)])
+def test_helm_release_record_is_searched_for_the_password(values, leaks):
+    routes = release_routes()
+    routes["/api/v1/namespaces/mlflow/secrets"] = {"items": [helm_secret(values)]}
+    deployment = deployment_with(routes)
+    if leaks:
+        with pytest.raises(AssertionError, match="the DB password is in helm's release data"):
+            checks.test_secrets_are_not_in_values(deployment)
+    else:
+        checks.test_secrets_are_not_in_values(deployment)
