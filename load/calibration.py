@@ -1,0 +1,145 @@
+"""Turn once-a-second readings taken during a load run into the calibration's numbers.
+
+A reading holds each replica's cumulative CPU seconds and memory (from its cgroup), the
+load generator's cumulative CPU seconds (from /proc) and, where there is one, the
+autoscaler's view. CPU utilisation over an interval is CPU time over wall time divided by
+the replica's CPU limit, as the HPA computes it against a pod's request. Pure functions:
+no Docker, no locust, so they are tested on their own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fixtures.capabilities import ResourceSample
+
+
+@dataclass
+class Reading:
+    """Everything sampled at one moment (``at`` is time.monotonic(), ``wall`` time.time())."""
+
+    at: float
+    wall: float
+    replicas: list[ResourceSample] = field(default_factory=list)
+    generator_cpu_seconds: float | None = None
+    autoscaler: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Point:
+    """A value over the interval ending ``t`` seconds after the first reading."""
+
+    t: float
+    value: float
+
+
+def replica_cpu_percent(readings: Sequence[Reading]) -> dict[str, list[Point]]:
+    """Per replica: CPU % of its limit over each interval between consecutive readings.
+
+    Intervals where a replica restarted (its counter went back) or has no limit are skipped.
+    """
+    series: dict[str, list[Point]] = {}
+    if not readings:
+        return series
+    start = readings[0].at
+    for before, after in itertools.pairwise(readings):
+        previous = {sample.replica: sample for sample in before.replicas}
+        for sample in after.replicas:
+            old = previous.get(sample.replica)
+            if old is None or not sample.cpu_limit_cores:
+                continue
+            wall = sample.at - old.at
+            used = sample.cpu_seconds - old.cpu_seconds
+            if wall <= 0 or used < 0:
+                continue
+            percent = 100.0 * used / wall / sample.cpu_limit_cores
+            series.setdefault(sample.replica, []).append(Point(after.at - start, percent))
+    return series
+
+
+def average_across(series: dict[str, list[Point]]) -> list[Point]:
+    """The mean over replicas at each interval end (the HPA's average utilisation)."""
+    by_time: dict[float, list[float]] = {}
+    for points in series.values():
+        for point in points:
+            by_time.setdefault(point.t, []).append(point.value)
+    return [Point(t, statistics.fmean(values)) for t, values in sorted(by_time.items())]
+
+
+def rolling_mean(points: Sequence[Point], seconds: float) -> list[Point]:
+    """Mean of the points within the last ``seconds`` at each point (smooths sampling jitter)."""
+    smoothed = []
+    for index, point in enumerate(points):
+        window = [p.value for p in points[: index + 1] if p.t > point.t - seconds]
+        smoothed.append(Point(point.t, statistics.fmean(window)))
+    return smoothed
+
+
+def longest_stretch_at_or_above(points: Sequence[Point], threshold: float) -> tuple[float, float]:
+    """(start, end) seconds of the longest run of consecutive points >= threshold; (0, 0) if none.
+
+    A stretch starts where the interval of its first point began (the previous point's t).
+    """
+    best = (0.0, 0.0)
+    begin: float | None = None
+    previous_t = 0.0
+    for point in points:
+        if point.value >= threshold:
+            if begin is None:
+                begin = previous_t
+            if point.t - begin > best[1] - best[0]:
+                best = (begin, point.t)
+        else:
+            begin = None
+        previous_t = point.t
+    return best
+
+
+def rate_between(readings: Sequence[Reading], start: float, end: float, pick) -> float | None:
+    """CPU cores (CPU seconds per second) of ``pick(reading)`` between two offsets."""
+    inside = [r for r in readings if start <= r.at - readings[0].at <= end]
+    if len(inside) < 2:
+        return None
+    first, last = inside[0], inside[-1]
+    before, after = pick(first), pick(last)
+    if before is None or after is None or last.at <= first.at:
+        return None
+    return max(after - before, 0.0) / (last.at - first.at)
+
+
+def server_cores(reading: Reading) -> float | None:
+    """Summed cumulative CPU seconds of the replicas present in a reading."""
+    return sum(sample.cpu_seconds for sample in reading.replicas) if reading.replicas else None
+
+
+def replica_percent_between(
+    readings: Sequence[Reading], start: float, end: float
+) -> dict[str, float]:
+    """Each replica's mean CPU % of limit between two offsets, from its cumulative counter."""
+    inside = [r for r in readings if start <= r.at - readings[0].at <= end]
+    if len(inside) < 2:
+        return {}
+    first = {sample.replica: sample for sample in inside[0].replicas}
+    result = {}
+    for sample in inside[-1].replicas:
+        old = first.get(sample.replica)
+        if old is None or not sample.cpu_limit_cores or sample.at <= old.at:
+            continue
+        used = sample.cpu_seconds - old.cpu_seconds
+        if used >= 0:
+            result[sample.replica] = 100.0 * used / (sample.at - old.at) / sample.cpu_limit_cores
+    return result
+
+
+def peak_memory(readings: Sequence[Reading]) -> dict[str, tuple[int, int | None]]:
+    """Per replica: (peak bytes in use, limit bytes or None)."""
+    peaks: dict[str, tuple[int, int | None]] = {}
+    for reading in readings:
+        for sample in reading.replicas:
+            peak, _ = peaks.get(sample.replica, (0, None))
+            peaks[sample.replica] = (max(peak, sample.memory_bytes), sample.memory_limit_bytes)
+    return peaks

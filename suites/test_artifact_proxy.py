@@ -1,0 +1,262 @@
+"""Artifact proxying: bytes go client -> server -> bucket, and the client holds no credentials.
+
+With an object-store verifier every upload is also found in the bucket, under
+``<destination>/<experiment_id>/<run_id>/artifacts/<path>``, with the same SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import resource
+import time
+from pathlib import Path
+
+import pytest
+
+from fixtures.client_process import credential_leaks, run_client
+
+pytestmark = pytest.mark.acceptance
+
+API = "api/2.0/mlflow-artifacts/artifacts"
+CHUNK = 4 * 2**20
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_random(path: Path, size: int) -> str:
+    """Write ``size`` random bytes in chunks; return their SHA-256."""
+    digest = hashlib.sha256()
+    with path.open("wb") as handle:
+        left = size
+        while left:
+            chunk = os.urandom(min(CHUNK, left))
+            handle.write(chunk)
+            digest.update(chunk)
+            left -= len(chunk)
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def artifact_run(deployment, client):
+    experiment_id = client.create_experiment(deployment.unique_name("artifacts"))
+    run = client.create_run(experiment_id)
+    return experiment_id, run.info.run_id
+
+
+def bucket_key(experiment_id: str, run_id: str, path: str) -> str:
+    return f"{experiment_id}/{run_id}/artifacts/{path}"
+
+
+def assert_in_bucket(deployment, key: str, expected_sha: str) -> None:
+    store = deployment.object_store
+    if store is None:
+        return
+    listed = store.list(key)
+    assert key in listed, (
+        f"{key} is not in {store.destination}: the server did not write it to the bucket "
+        f"(found under that prefix: {sorted(listed)[:5]})"
+    )
+    assert store.sha256(key) == expected_sha, f"{store.destination}/{key}: SHA-256 differs"
+
+
+def test_new_experiments_store_artifacts_through_the_proxy(client, new_experiment):
+    experiment = client.get_experiment(new_experiment("proxy-location"))
+    assert experiment.artifact_location.startswith("mlflow-artifacts:/"), (
+        f"artifact_location is {experiment.artifact_location!r}: the server does not proxy "
+        "artifacts (--serve-artifacts with --artifacts-destination), so clients would need "
+        "bucket credentials"
+    )
+    run = client.create_run(experiment.experiment_id)
+    assert run.info.artifact_uri == (f"{experiment.artifact_location}/{run.info.run_id}/artifacts")
+
+
+def test_client_without_storage_credentials_round_trips_artifacts(
+    deployment, new_experiment, tmp_path
+):
+    experiment_id = new_experiment("no-credentials")
+    script = """
+run = client.create_run(os.environ["EXPERIMENT_ID"])
+Path("hello.txt").write_text("hello through the proxy")
+client.log_artifact(run.info.run_id, "hello.txt", "docs")
+out["run_id"] = run.info.run_id
+out["content"] = Path(client.download_artifacts(run.info.run_id, "docs/hello.txt", ".")).read_text()
+"""
+    out = run_client(
+        script,
+        deployment.tracking_uri,
+        tmp_path / "home",
+        deployment.ca_bundle,
+        extra_env={"EXPERIMENT_ID": experiment_id},
+    )
+    assert credential_leaks(out) == [], "the client process could reach the bucket by itself"
+    assert out["content"] == "hello through the proxy"
+    expected = hashlib.sha256(b"hello through the proxy").hexdigest()
+    assert_in_bucket(
+        deployment, bucket_key(experiment_id, out["run_id"], "docs/hello.txt"), expected
+    )
+
+
+def test_text_binary_and_nested_folders_round_trip(deployment, client, artifact_run, tmp_path):
+    experiment_id, run_id = artifact_run
+    source = tmp_path / "src"
+    (source / "tree" / "a" / "b").mkdir(parents=True)
+    files = {
+        "notes.txt": "grüße, 模型, ok\n".encode(),
+        "tree/a/b/deep.json": b'{"deep": true}',
+        "tree/a/weights.bin": os.urandom(2**20 + 17),
+        "tree/top.csv": b"x,y\n1,2\n",
+    }
+    for rel, data in files.items():
+        (source / rel).parent.mkdir(parents=True, exist_ok=True)
+        (source / rel).write_bytes(data)
+    client.log_artifact(run_id, str(source / "notes.txt"))
+    client.log_artifacts(run_id, str(source / "tree"), "tree")
+
+    top = {f.path: f.is_dir for f in client.list_artifacts(run_id)}
+    assert top == {"notes.txt": False, "tree": True}, top
+    nested = {f.path: f.file_size for f in client.list_artifacts(run_id, "tree/a")}
+    assert nested == {"tree/a/b": None, "tree/a/weights.bin": len(files["tree/a/weights.bin"])}
+
+    dest = Path(client.download_artifacts(run_id, "", str(tmp_path / "dl")))
+    for rel, data in files.items():
+        got = dest / rel
+        assert got.is_file(), f"{rel} missing after download"
+        assert sha256_file(got) == hashlib.sha256(data).hexdigest(), f"{rel} differs"
+        assert_in_bucket(
+            deployment, bucket_key(experiment_id, run_id, rel), hashlib.sha256(data).hexdigest()
+        )
+
+
+def test_large_artifact_streams_both_ways(
+    deployment, client, artifact_run, tmp_path, measure, run_state
+):
+    experiment_id, run_id = artifact_run
+    size = run_state.options.large_artifact_mib * 2**20
+    big = tmp_path / "big.bin"
+    expected = write_random(big, size)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    started = time.monotonic()
+    client.log_artifact(run_id, str(big), "large")
+    upload = time.monotonic() - started
+    big.unlink()
+    started = time.monotonic()
+    downloaded = Path(client.download_artifacts(run_id, "large/big.bin", str(tmp_path / "dl")))
+    download = time.monotonic() - started
+    rss_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss_before
+
+    mib = size / 2**20
+    measure("artifacts.large_mib", mib)
+    measure("artifacts.large_upload_mib_per_s", round(mib / upload, 1))
+    measure("artifacts.large_download_mib_per_s", round(mib / download, 1))
+    assert downloaded.stat().st_size == size
+    assert sha256_file(downloaded) == expected, "the large artifact came back different"
+    assert rss_growth < size / 2, (
+        f"the client's peak memory grew by {rss_growth / 2**20:.0f} MiB for a {mib:.0f} MiB "
+        "artifact: it was held in memory instead of streamed"
+    )
+    assert_in_bucket(deployment, bucket_key(experiment_id, run_id, "large/big.bin"), expected)
+
+
+def test_raw_proxy_api_put_get_list_delete(deployment, artifact_run):
+    experiment_id, run_id = artifact_run
+    base = f"{API}/{bucket_key(experiment_id, run_id, 'raw')}"
+    http = deployment.http
+    payloads = {"data.json": b'{"a": 1}', "sub/page.html": b"<script>alert(1)</script>"}
+    for rel, data in payloads.items():
+        response = http.request("PUT", f"{base}/{rel}", data=data)
+        assert response.status_code == 200, f"PUT {rel}: {response.status_code} {response.text}"
+
+    for rel, data in payloads.items():
+        response = http.get(f"{base}/{rel}")
+        assert response.status_code == 200, f"GET {rel}: {response.status_code}"
+        assert response.content == data, f"GET {rel} returned other bytes"
+        assert response.headers.get("X-Content-Type-Options") == "nosniff", response.headers
+        assert response.headers.get("Content-Disposition", "").startswith("attachment"), (
+            f"{rel} is served inline: a browser could render it on the server's origin"
+        )
+    assert http.get(f"{base}/data.json").headers["Content-Type"].startswith("text/plain")
+    assert http.get(f"{base}/sub/page.html").headers["Content-Type"].startswith("text/html")
+
+    listing = http.get(API, params={"path": bucket_key(experiment_id, run_id, "raw")})
+    assert listing.status_code == 200, listing.text
+    entries = {f["path"]: f.get("is_dir", False) for f in listing.json().get("files", [])}
+    assert entries == {"data.json": False, "sub": True}, entries
+
+    deleted = http.request("DELETE", f"{base}/data.json")
+    assert deleted.status_code == 200, f"DELETE: {deleted.status_code} {deleted.text}"
+    gone = http.get(f"{base}/data.json")
+    assert gone.status_code != 200, "GET after DELETE still returns the artifact"
+    assert payloads["data.json"] not in gone.content
+    if deployment.object_store is not None:
+        key = bucket_key(experiment_id, run_id, "raw/data.json")
+        assert key not in deployment.object_store.list(key), "DELETE left the object in the bucket"
+
+
+# Payloads follow the artifacts API root, which maps to the destination (bucket/prefix);
+# {canary} is an object planted at the bucket root, outside the destination, and {exp} is
+# an experiment folder. Backslashes are not separators on the server (Linux) or in a bucket:
+# they may be accepted as part of a name, but must stay inside the destination.
+TRAVERSALS = [
+    "../{canary}",
+    "{exp}/../../{canary}",
+    "%2e%2e%2f{canary}",
+    "..%2f{canary}",
+    "%2e%2e/{canary}",
+    "{exp}/a/../../../{canary}",
+    "%2fetc%2fpasswd",
+    "/etc/passwd",
+    "{exp}/..%2f..%2f..%2f..%2f..%2f..%2fetc%2fpasswd",
+    "..%5c{canary}",
+    "{exp}%5c..%5c..%5c{canary}",
+]
+
+
+@pytest.mark.parametrize("template", TRAVERSALS)
+def test_path_traversal_is_refused(deployment, artifact_run, template):
+    experiment_id, _ = artifact_run
+    store = deployment.object_store
+    canary_key = f"acc-canary-{deployment.run_id}.txt"
+    canary = f"canary {deployment.run_id} outside the destination".encode()
+    payload = template.format(canary=canary_key, exp=experiment_id)
+    backslash = "%5c" in payload
+    if store is not None:
+        store.put(canary_key, canary)
+        before = store.bucket_keys()
+    try:
+        answers = {
+            "upload": deployment.http.send_raw("PUT", f"{API}/{payload}", b"x"),
+            "download": deployment.http.send_raw("GET", f"{API}/{payload}"),
+            "list": deployment.http.send_raw("GET", f"{API}?path={payload}"),
+            "delete": deployment.http.send_raw("DELETE", f"{API}/{payload}"),
+        }
+        # Refused: 4xx, or a redirect (nothing was done; it is not followed).
+        accepted = {
+            op: f"{r.status_code} {r.text[:120]!r}"
+            for op, r in answers.items()
+            if not 300 <= r.status_code < 500
+        }
+        if backslash and store is None:
+            assert not accepted, f"{payload!r} accepted and no --bucket to prove it stayed inside"
+        elif not backslash:
+            assert not accepted, f"{payload!r} was not refused (4xx or redirect): {accepted}"
+        leaked = [
+            op for op, r in answers.items() if canary in r.content or b"root:x:0:0" in r.content
+        ]
+        assert not leaked, f"{payload!r} read a file outside the destination via {leaked}"
+        if store is not None:
+            after = store.bucket_keys()
+            assert after.get(canary_key) == len(canary), f"{payload!r} removed the canary"
+            prefix = store.prefix + "/" if store.prefix else ""
+            outside = sorted(k for k in set(after) - set(before) if not k.startswith(prefix))
+            assert not outside, f"{payload!r} wrote outside the destination: {outside}"
+    finally:
+        if store is not None:
+            store.delete(canary_key)

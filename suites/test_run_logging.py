@@ -1,0 +1,408 @@
+"""Run logging through the front door: experiments, runs, params, tags, metrics, search.
+
+MLflow's own REST tests cover this on one process with SQLite; here it goes through TLS,
+several replicas and MySQL. With a database verifier, the rows are checked in MySQL too.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType
+from mlflow.exceptions import MlflowException
+
+pytestmark = pytest.mark.acceptance
+
+MAX_FLOAT = 1.7976931348623157e308
+CONCURRENT_THREADS = 8
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# ---- experiments ----------------------------------------------------------------------------
+
+
+def test_experiment_create_get_search_rename_delete_restore(deployment, client):
+    name = deployment.unique_name("lifecycle")
+    experiment_id = client.create_experiment(name, tags={"team": "acceptance", "kind": "x"})
+
+    got = client.get_experiment(experiment_id)
+    assert got.name == name
+    assert got.tags["team"] == "acceptance"
+    assert client.get_experiment_by_name(name).experiment_id == experiment_id
+
+    by_name = client.search_experiments(filter_string=f"name = '{name}'")
+    assert [e.experiment_id for e in by_name] == [experiment_id]
+    by_like = client.search_experiments(filter_string=f"name LIKE '{name[:-3]}%'")
+    assert experiment_id in [e.experiment_id for e in by_like]
+    by_tag = client.search_experiments(
+        filter_string=f"tags.team = 'acceptance' AND name = '{name}'"
+    )
+    assert [e.experiment_id for e in by_tag] == [experiment_id]
+
+    renamed = name + "-renamed"
+    client.rename_experiment(experiment_id, renamed)
+    assert client.get_experiment(experiment_id).name == renamed
+    assert client.get_experiment_by_name(name) is None, "the old name still resolves"
+
+    client.delete_experiment(experiment_id)
+    assert client.get_experiment(experiment_id).lifecycle_stage == "deleted"
+    active = client.search_experiments(
+        view_type=ViewType.ACTIVE_ONLY, filter_string=f"name = '{renamed}'"
+    )
+    assert active == [], "a deleted experiment is still listed as active"
+    deleted = client.search_experiments(
+        view_type=ViewType.DELETED_ONLY, filter_string=f"name = '{renamed}'"
+    )
+    assert [e.experiment_id for e in deleted] == [experiment_id]
+
+    client.restore_experiment(experiment_id)
+    assert client.get_experiment(experiment_id).lifecycle_stage == "active"
+
+
+# ---- runs -----------------------------------------------------------------------------------
+
+
+def test_run_with_params_tags_metrics_and_special_values(client, new_experiment):
+    experiment_id = new_experiment("run-data")
+    run = client.create_run(experiment_id, run_name="acceptance-run", tags={"stage": "train"})
+    run_id = run.info.run_id
+    assert run.info.run_name == "acceptance-run"
+    assert run.info.status == "RUNNING"
+
+    stamp = now_ms()
+    client.log_param(run_id, "optimizer", "adam")
+    client.set_tag(run_id, "dataset", "iris")
+    client.log_metric(run_id, "loss", 0.5, timestamp=stamp, step=3)
+    client.log_batch(
+        run_id,
+        metrics=[
+            Metric("nan_metric", float("nan"), stamp, 0),
+            Metric("pos_inf", float("inf"), stamp, 0),
+            Metric("neg_inf", float("-inf"), stamp, 0),
+            Metric("accuracy", 0.9, stamp + 1, 1),
+        ],
+        params=[Param("batch_size", "32"), Param("empty", "")],
+        tags=[RunTag("owner", "suite")],
+    )
+    client.set_terminated(run_id, status="FINISHED")
+
+    data = client.get_run(run_id).data
+    assert data.params == {"optimizer": "adam", "batch_size": "32", "empty": ""}
+    assert data.tags["dataset"] == "iris"
+    assert data.tags["owner"] == "suite"
+    assert data.tags["stage"] == "train"
+    assert data.metrics["loss"] == 0.5
+    assert data.metrics["accuracy"] == 0.9
+    assert math.isnan(data.metrics["nan_metric"]), data.metrics["nan_metric"]
+    assert data.metrics["pos_inf"] >= MAX_FLOAT, data.metrics["pos_inf"]
+    assert data.metrics["neg_inf"] <= -MAX_FLOAT, data.metrics["neg_inf"]
+    (loss,) = client.get_metric_history(run_id, "loss")
+    assert (loss.step, loss.timestamp, loss.value) == (3, stamp, 0.5)
+
+    info = client.get_run(run_id).info
+    assert info.status == "FINISHED"
+    assert info.end_time is not None
+    assert info.end_time >= info.start_time
+
+
+def test_failed_run_records_status_and_end_time(client, new_experiment):
+    run = client.create_run(new_experiment("failed-run"))
+    client.set_terminated(run.info.run_id, status=RunStatus.to_string(RunStatus.FAILED))
+    info = client.get_run(run.info.run_id).info
+    assert info.status == "FAILED"
+    assert info.end_time is not None
+    assert info.end_time >= info.start_time
+
+
+def test_search_runs_with_metric_and_param_filters_and_order(client, new_experiment):
+    experiment_id = new_experiment("search")
+    ids = []
+    for i in range(6):
+        run = client.create_run(experiment_id, run_name=f"r{i}")
+        client.log_batch(
+            run.info.run_id,
+            metrics=[Metric("score", float(i), now_ms(), 0)],
+            params=[Param("parity", str(i % 2))],
+        )
+        ids.append(run.info.run_id)
+
+    high = client.search_runs([experiment_id], filter_string="metrics.score > 3")
+    assert sorted(r.info.run_id for r in high) == sorted(ids[4:])
+    odd = client.search_runs([experiment_id], filter_string="params.parity = '1'")
+    assert sorted(r.info.run_id for r in odd) == sorted(ids[1::2])
+    ordered = client.search_runs([experiment_id], order_by=["metrics.score DESC"])
+    assert [r.info.run_id for r in ordered] == ids[::-1]
+
+    first = client.search_runs([experiment_id], max_results=4, order_by=["metrics.score ASC"])
+    assert first.token, "a page of 4 out of 6 runs has no next-page token"
+    second = client.search_runs(
+        [experiment_id], max_results=4, order_by=["metrics.score ASC"], page_token=first.token
+    )
+    assert [r.info.run_id for r in first] + [r.info.run_id for r in second] == ids
+    assert not second.token
+
+
+def test_metric_history_comes_back_in_step_order_and_paginates(deployment, client, new_experiment):
+    run_id = client.create_run(new_experiment("history")).info.run_id
+    base = now_ms()
+    steps = list(range(25))
+    random.Random(7).shuffle(steps)
+    for chunk in (steps[:10], steps[10:]):
+        client.log_batch(run_id, metrics=[Metric("curve", s / 10, base + s, s) for s in chunk])
+
+    history = client.get_metric_history(run_id, "curve")
+    assert [m.step for m in history] == list(range(25))
+    assert [m.value for m in history] == [s / 10 for s in range(25)]
+
+    pages, token = [], None
+    for _ in range(10):
+        params = {"run_id": run_id, "metric_key": "curve", "max_results": 10}
+        if token:
+            params["page_token"] = token
+        response = deployment.http.get("/api/2.0/mlflow/metrics/get-history", params=params)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        pages.append([m["step"] for m in body.get("metrics", [])])
+        token = body.get("next_page_token")
+        if not token:
+            break
+    assert [len(p) for p in pages] == [10, 10, 5], pages
+    assert sorted(s for p in pages for s in p) == list(range(25)), "pages overlap or miss steps"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "payload", "status", "error_code"),
+    [
+        (
+            "runs/log-metric",
+            {"run_id": "x", "value": 1.0, "timestamp": 1},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "runs/log-metric",
+            {"run_id": "0" * 32, "key": "k", "value": 1.0, "timestamp": 1, "step": 0},
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            "runs/log-batch",
+            {"run_id": "0" * 32, "metrics": "not-a-list"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        ("experiments/create", {"name": 123}, 400, "INVALID_PARAMETER_VALUE"),
+        (
+            "runs/search",
+            {"experiment_ids": ["0"], "max_results": 123456789},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+    ],
+)
+def test_validation_errors_are_4xx_with_mlflow_error_code(
+    deployment, endpoint, payload, status, error_code
+):
+    response = deployment.http.post(f"/api/2.0/mlflow/{endpoint}", json=payload)
+    assert response.status_code == status, (
+        f"POST {endpoint} {payload}: expected HTTP {status} {error_code}, got "
+        f"{response.status_code}: {response.text[:300]}"
+    )
+    assert response.json().get("error_code") == error_code, response.text[:300]
+
+
+def test_duplicate_experiment_name_is_refused(deployment, client):
+    name = deployment.unique_name("duplicate")
+    client.create_experiment(name)
+    with pytest.raises(MlflowException) as caught:
+        client.create_experiment(name)
+    assert caught.value.error_code == "RESOURCE_ALREADY_EXISTS", caught.value
+
+
+# ---- concurrency ------------------------------------------------------------------------------
+
+
+def test_concurrent_writers_lose_and_duplicate_nothing(client, new_experiment, measure):
+    """Threads log to their own runs and to one shared run at once; afterwards every
+    acknowledged metric, param and tag is there exactly once."""
+    experiment_id = new_experiment("concurrency")
+    shared = client.create_run(experiment_id, run_name="shared").info.run_id
+    acknowledged: list[tuple[str, str, str, object]] = []  # (run, kind, key, value/step)
+    lock = threading.Lock()
+    steps = 15
+
+    def writer(index: int) -> str:
+        own = client.create_run(experiment_id, run_name=f"writer-{index}").info.run_id
+        for step in range(steps):
+            for run_id in (own, shared):
+                client.log_metric(run_id, f"m{index}", float(step), timestamp=now_ms(), step=step)
+                with lock:
+                    acknowledged.append((run_id, "metric", f"m{index}", step))
+        for j in range(3):
+            for run_id in (own, shared):
+                client.log_param(run_id, f"p{index}_{j}", f"v{j}")
+                client.set_tag(run_id, f"t{index}_{j}", f"v{j}")
+                with lock:
+                    acknowledged.append((run_id, "param", f"p{index}_{j}", f"v{j}"))
+                    acknowledged.append((run_id, "tag", f"t{index}_{j}", f"v{j}"))
+        return own
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(CONCURRENT_THREADS) as pool:
+        list(pool.map(writer, range(CONCURRENT_THREADS)))
+    measure("run_logging.concurrent_writes", len(acknowledged))
+    measure("run_logging.concurrent_seconds", round(time.monotonic() - started, 1))
+
+    problems = []
+    runs = {run for run, *_ in acknowledged}
+    for run_id in runs:
+        data = client.get_run(run_id).data
+        mine = [a for a in acknowledged if a[0] == run_id]
+        for _, kind, key, value in mine:
+            if kind == "param" and data.params.get(key) != value:
+                problems.append(f"{run_id} param {key}: {data.params.get(key)!r} != {value!r}")
+            if kind == "tag" and data.tags.get(key) != value:
+                problems.append(f"{run_id} tag {key}: {data.tags.get(key)!r} != {value!r}")
+        for key in {a[2] for a in mine if a[1] == "metric"}:
+            logged = sorted(m.step for m in client.get_metric_history(run_id, key))
+            expected = sorted(a[3] for a in mine if a[1] == "metric" and a[2] == key)
+            if logged != expected:
+                problems.append(f"{run_id} metric {key}: steps {logged} != acknowledged {expected}")
+    assert not problems, f"{len(problems)} mismatches, first ones: {problems[:5]}"
+
+
+# ---- the database behind the API --------------------------------------------------------------
+
+
+def test_rows_land_in_mysql(deployment, client, new_experiment):
+    db = deployment.require("database", "cannot read the tracking database")
+    experiment_id = new_experiment("rows")
+    run_id = client.create_run(experiment_id).info.run_id
+    client.log_batch(
+        run_id,
+        metrics=[Metric("rmse", 0.25, now_ms(), s) for s in range(3)],
+        params=[Param("alpha", "0.1")],
+        tags=[RunTag("checked", "db")],
+    )
+    (run,) = db.query("SELECT experiment_id, status FROM runs WHERE run_uuid = %s", (run_id,))
+    assert str(run["experiment_id"]) == experiment_id
+    metrics = db.query(
+        "SELECT step, value FROM metrics WHERE run_uuid = %s AND `key` = 'rmse' ORDER BY step",
+        (run_id,),
+    )
+    assert [(m["step"], m["value"]) for m in metrics] == [(0, 0.25), (1, 0.25), (2, 0.25)]
+    params = db.query("SELECT `key`, value FROM params WHERE run_uuid = %s", (run_id,))
+    assert params == [{"key": "alpha", "value": "0.1"}]
+    tags = db.query("SELECT value FROM tags WHERE run_uuid = %s AND `key` = 'checked'", (run_id,))
+    assert tags == [{"value": "db"}]
+
+
+def test_schema_is_at_the_head_this_mlflow_expects(deployment):
+    db = deployment.require("database", "cannot read alembic_version")
+    from alembic.script import ScriptDirectory
+    from mlflow.store.db.utils import _get_alembic_config
+
+    head = ScriptDirectory.from_config(_get_alembic_config("mysql://")).get_current_head()
+    assert db.alembic_revision() == head, (
+        f"alembic_version is {db.alembic_revision()}, MLflow {deployment.expected_version} "
+        f"expects {head}: the migration did not run or ran for another version"
+    )
+
+
+def test_server_connections_fit_max_connections(deployment, client, measure):
+    """Under a burst of concurrent requests, the servers' open DB connections stay well
+    below max_connections; each worker's pool may open up to pool_size + max_overflow."""
+    db = deployment.require("database", "cannot count DB connections")
+    max_connections = db.max_connections()
+    stop = threading.Event()
+    peak = [db.server_connections()]
+
+    def burst() -> None:
+        while not stop.is_set():
+            client.search_experiments(max_results=5)
+
+    with ThreadPoolExecutor(16) as pool:
+        futures = [pool.submit(burst) for _ in range(16)]
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            peak.append(db.server_connections())
+        stop.set()
+        for future in futures:
+            future.result()
+    measure("run_logging.db_connections_peak", max(peak))
+    measure("run_logging.db_max_connections", max_connections)
+    bound = int(max_connections * 0.8)
+    assert max(peak) <= bound, (
+        f"the servers held {max(peak)} DB connections under load; the bound is 80% of "
+        f"max_connections={max_connections}: lower MLFLOW_SQLALCHEMYSTORE_POOL_SIZE/"
+        "MAX_OVERFLOW, workers or replicas, or raise max_connections"
+    )
+    if deployment.replicas is not None and deployment.server_workers:
+        replicas = len(deployment.replicas.list())
+        worst_case = replicas * deployment.server_workers * (5 + 10)  # SQLAlchemy defaults
+        measure("run_logging.db_connections_worst_case", worst_case)
+        assert worst_case <= max_connections, (
+            f"{replicas} replicas x {deployment.server_workers} workers x 15 pooled "
+            f"connections = {worst_case} exceeds max_connections={max_connections}"
+        )
+
+
+def test_idle_connections_closed_by_the_database_are_replaced(deployment, client, measure):
+    """The DB closes connections idle past wait_timeout; the next request must still work
+    (MLflow's pool pre-ping), not fail with 'MySQL server has gone away'."""
+    db = deployment.require("database", "cannot change wait_timeout")
+    if not getattr(db, "admin", False):
+        pytest.skip("needs admin rights on the database to lower wait_timeout (local target)")
+    from fixtures.waiting import Observation, wait_until
+
+    previous = int(db.query("SELECT @@GLOBAL.wait_timeout AS t")[0]["t"])
+    idle_timeout = 3
+    db.query(f"SET GLOBAL wait_timeout = {idle_timeout}")
+    try:
+        # Replace the pooled connections with ones that inherit the short timeout.
+        for row in db.query(
+            "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = %s",
+            (db.server_user,),
+        ):
+            db.query(f"KILL {int(row['id'])}")
+        for _ in range(20):
+            client.search_experiments(max_results=1)
+        sessions = {
+            int(r["id"])
+            for r in db.query(
+                "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = %s",
+                (db.server_user,),
+            )
+        }
+        assert sessions, "the servers hold no DB connection after 20 requests"
+
+        def idle_ones_closed() -> Observation:
+            rows = db.query("SELECT ID AS id FROM information_schema.PROCESSLIST")
+            left = sessions & {int(r["id"]) for r in rows}
+            return Observation(not left, f"{len(left)} of {len(sessions)} still open")
+
+        started = time.monotonic()
+        wait_until(
+            idle_ones_closed,
+            timeout=idle_timeout + 30,
+            interval=1,
+            what="the database to close the idle server connections",
+        )
+        measure("run_logging.idle_close_seconds", round(time.monotonic() - started, 1))
+        # Plain HTTP, no client retries: a retry would hide the failure being looked for.
+        answers = [
+            deployment.http.post("/api/2.0/mlflow/experiments/search", json={"max_results": 1})
+            for _ in range(10)
+        ]
+        failures = [f"{a.status_code}: {a.text[:200]}" for a in answers if a.status_code != 200]
+        assert not failures, f"requests after the idle disconnect failed: {failures[:3]}"
+    finally:
+        db.query(f"SET GLOBAL wait_timeout = {previous}")

@@ -1,0 +1,165 @@
+"""TLS at the front door: trust, names, lifetime, protocol versions, redirect, HSTS, and the
+MLflow client configured with MLFLOW_TRACKING_SERVER_CERT_PATH. With a certificate inspector
+(cert-manager on Kubernetes), also how the certificate was issued."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import socket
+import ssl
+import warnings
+from urllib.parse import urlsplit
+
+import pytest
+from cryptography import x509
+
+from fixtures.client_process import ClientProcessError, run_client
+
+pytestmark = pytest.mark.acceptance
+
+# cert-manager renews at 2/3 of a certificate's lifetime by default, so a healthy one always
+# has at least a third left; relative, since public lifetimes keep shrinking.
+MIN_REMAINING_FRACTION = 1 / 3
+MIN_HSTS_SECONDS = 180 * 24 * 3600
+
+
+def endpoint(deployment) -> tuple[str, int]:
+    parts = urlsplit(deployment.tracking_uri)
+    return parts.hostname, parts.port or 443
+
+
+def handshake(host: str, port: int, context: ssl.SSLContext) -> ssl.SSLSocket:
+    raw = socket.create_connection((host, port), timeout=10)
+    try:
+        return context.wrap_socket(raw, server_hostname=host)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def trust_context(deployment) -> ssl.SSLContext:
+    if deployment.ca_bundle:
+        return ssl.create_default_context(cafile=str(deployment.ca_bundle))
+    return ssl.create_default_context()
+
+
+@pytest.fixture(scope="module")
+def served_certificate(deployment) -> x509.Certificate:
+    host, port = endpoint(deployment)
+    with handshake(host, port, trust_context(deployment)) as tls:
+        return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+
+
+def test_handshake_verifies_with_the_deployment_ca_and_fails_without(deployment):
+    host, port = endpoint(deployment)
+    with handshake(host, port, trust_context(deployment)) as tls:
+        assert tls.version() in ("TLSv1.2", "TLSv1.3"), tls.version()
+    empty = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, but trusts no CA at all
+    with pytest.raises(ssl.SSLCertVerificationError):
+        handshake(host, port, empty).close()
+
+
+def test_certificate_names_the_host(deployment, served_certificate):
+    host, _ = endpoint(deployment)
+    san = served_certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    names = set(san.value.get_values_for_type(x509.DNSName))
+    addresses = {str(a) for a in san.value.get_values_for_type(x509.IPAddress)}
+    try:
+        ipaddress.ip_address(host)
+        matched = host in addresses
+    except ValueError:
+        matched = host in names or any(
+            n.startswith("*.") and host.split(".", 1)[-1] == n[2:] for n in names
+        )
+    assert matched, f"certificate SANs {sorted(names | addresses)} do not include {host}"
+
+
+def test_certificate_has_enough_validity_left(served_certificate, measure):
+    now = dt.datetime.now(dt.UTC)
+    start, end = served_certificate.not_valid_before_utc, served_certificate.not_valid_after_utc
+    lifetime, left = end - start, end - now
+    fraction = left / lifetime
+    measure("tls.certificate_days_left", round(left.total_seconds() / 86400, 1))
+    assert start <= now, f"certificate not valid before {start}"
+    assert fraction >= MIN_REMAINING_FRACTION, (
+        f"only {left.days} of {lifetime.days} days ({fraction:.0%}) left: below "
+        f"{MIN_REMAINING_FRACTION:.0%}, renewal is overdue (cert-manager renews at 2/3)"
+    )
+
+
+@pytest.mark.parametrize("version", ["TLSv1", "TLSv1_1"])
+def test_legacy_tls_versions_are_refused(deployment, version):
+    host, port = endpoint(deployment)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        tls_version = getattr(ssl.TLSVersion, version)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        context.minimum_version = context.maximum_version = tls_version
+    # Let this client offer the old protocol at all (OpenSSL 3 hides it at level >= 1).
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    try:
+        with handshake(host, port, context) as tls:
+            negotiated = tls.version()
+    except ssl.SSLError as exc:
+        if "NO_PROTOCOLS_AVAILABLE" in str(exc).upper().replace(" ", "_"):
+            pytest.skip(f"this client's OpenSSL cannot offer {version}: {exc}")
+        return  # refused by the server, as it should be
+    pytest.fail(f"the front door accepted a {negotiated} handshake; allow TLS 1.2+ only")
+
+
+def test_plain_http_redirects_to_https(deployment):
+    if deployment.http_url is None:
+        pytest.skip(f"{deployment.label}: no plain-HTTP entry known to test")
+    response = deployment.http.get(f"{deployment.http_url}/health?probe=1")
+    location = response.headers.get("Location", "")
+    assert response.status_code in (301, 302, 307, 308), (
+        f"GET {deployment.http_url}/health answered {response.status_code}, not a redirect: "
+        "plain HTTP must not serve the API"
+    )
+    target = urlsplit(location)
+    assert target.scheme == "https", f"redirect goes to {location!r}, not HTTPS"
+    assert target.hostname == urlsplit(deployment.http_url).hostname, location
+    assert location.endswith("/health?probe=1"), f"redirect drops the path: {location}"
+
+
+def test_hsts_is_sent(deployment):
+    header = deployment.http.get("/health").headers.get("Strict-Transport-Security", "")
+    assert header, "no Strict-Transport-Security header on HTTPS responses"
+    directives = dict(
+        [*part.strip().split("=", 1), ""][:2] for part in header.split(";") if part.strip()
+    )
+    max_age = int(directives.get("max-age", "0") or 0)
+    assert max_age >= MIN_HSTS_SECONDS, f"HSTS max-age={max_age}s is under 180 days: {header!r}"
+
+
+def test_mlflow_client_trusts_the_server_through_cert_path(deployment, tmp_path):
+    script = "out['experiments'] = len(client.search_experiments(max_results=1))"
+    out = run_client(script, deployment.tracking_uri, tmp_path / "with", deployment.ca_bundle)
+    assert out["experiments"] >= 0
+    if deployment.ca_bundle is None:
+        return
+    with pytest.raises(ClientProcessError) as caught:
+        run_client(script, deployment.tracking_uri, tmp_path / "without", None)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value), (
+        f"without the CA bundle the client failed for another reason: {caught.value}"
+    )
+
+
+def test_certificate_was_issued_as_declared(deployment, served_certificate):
+    inspector = deployment.require(
+        "certificates", "no certificate issuer to inspect (cert-manager)"
+    )
+    status = inspector.status()
+    now = dt.datetime.now(dt.UTC)
+    assert status["ready"], f"Certificate is not Ready: {status}"
+    assert status["generation_observed"], "Ready refers to an older generation of the Certificate"
+    assert status["issuer"] == status["expected_issuer"], status
+    assert now < status["renewal_time"] < status["not_after"], status
+    secret_cert = x509.load_pem_x509_certificate(status["secret_certificate_pem"].encode())
+    assert secret_cert == served_certificate, (
+        "the ingress serves a different certificate than the one cert-manager issued "
+        "(a default or stale certificate)"
+    )
