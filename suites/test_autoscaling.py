@@ -1,9 +1,10 @@
 """Autoscaling calibration: the step load provably pushes the server above the HPA's target.
 
 The chart's autoscaler adds replicas when their average CPU exceeds 70 % of the request.
-One locust run (the step shape, as a subprocess via load/runner.py) is sampled every
-second: each replica's CPU from its cgroup (CPU time over wall time, divided by its limit)
-and memory, the generator's own CPU from /proc, and the autoscaler where there is one.
+One locust run (the step shape, as a subprocess via load/runner.py) is sampled about once
+a second (slower when the Docker daemon itself is starved of CPU): each replica's CPU from
+its cgroup (CPU time over wall time, divided by its limit) and memory, the generator's own
+CPU from /proc, and the autoscaler where there is one.
 The checks then read that one run:
 
 - the replicas' average CPU, smoothed over 5 s, stays >= 70 % of the limit for 20 s;
@@ -13,8 +14,12 @@ The checks then read that one run:
 - with an autoscaler (Kubernetes) it wants more than minReplicas within 180 s of the load
   starting; without one (the local stack) that is recorded and the check skips.
 
+Before the load, a short warm-up and a wait until the replicas idle: a just-started
+server burns its CPU limit for tens of seconds, which must not pass for the load's effect.
+
 Reports: reports/<run-id>/autoscaling.png (replica CPU, RPS, cores, memory over time) and
-reports/<run-id>/autoscaling/ (locust HTML, CSVs, log). The load runs about 100 s.
+reports/<run-id>/autoscaling/ (locust HTML, CSVs, log). On the local target the whole file
+takes about 3 minutes (stack start-up 40 s, warm-up and settling 20-40 s, load 95 s).
 """
 
 from __future__ import annotations
@@ -189,7 +194,7 @@ def calibration(deployment, run_state) -> Calibration:
     sampler = Sampler(deployment)
     settle_seconds = idle = None
     try:
-        seconds, failed = warmup.warm_up(deployment.http, f"{plan.prefix}-warm-up")
+        seconds, failed = warmup.warm_up(deployment.http, f"{plan.prefix}-warm-up", rounds=6)
         say(f"warm-up: {seconds:.1f}s, {failed} failed requests")
         if deployment.resources is not None:
             settle_seconds, idle = settle(deployment.resources, say)
@@ -273,7 +278,9 @@ def write_plot(run: Calibration, path):
     events = [Event(run.peak_window[0], "top stage"), Event(run.peak_window[1], "end")]
     sustained = calc.longest_stretch_at_or_above(average, TARGET_CPU_PERCENT)
     if sustained[1] > sustained[0]:
-        events += [Event(sustained[0], "above target"), Event(sustained[1], "below")]
+        events.append(Event(sustained[0], "above target"))
+        if run.peak_window[1] - sustained[1] > 3:
+            events.append(Event(sustained[1], "below target"))
     return timeline(
         path,
         f"Autoscaling calibration: {run.plan.shape.describe()}",
@@ -315,7 +322,7 @@ def test_load_holds_replicas_above_cpu_target(calibration, deployment, measure):
         f"{total.failure_ratio:.1%} of requests failed (> {MAX_FAILURE_RATIO:.0%}): "
         f"{run.result.verdict}; CPU under failing load proves nothing"
     )
-    assert len(run.readings) >= DURATION / 2, (
+    assert len(run.readings) >= DURATION / 4, (
         f"only {len(run.readings)} resource readings in {run.outcome.seconds:.0f}s "
         f"(errors: {run.sampling_errors[:3]})"
     )

@@ -1,0 +1,146 @@
+"""The autoscaling suite's checks on synthetic runs: each passes on good data and fails on bad.
+
+No Docker and no locust: a Calibration is assembled from made-up readings and the sample
+CSVs, then handed to the check functions of suites/test_autoscaling.py directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from fixtures.capabilities import ResourceSample
+from load import calibration as calc
+from load import runner, shapes, slo
+from suites import test_autoscaling as suite
+
+DATA = Path(__file__).parent / "data" / "load"
+GIB = 2**30
+
+
+def readings(percent: float, seconds: int = 90, memory: int = GIB, generator_cores=0.05):
+    """One reading per second; both replicas at ``percent`` of a 0.5 CPU limit."""
+    return [
+        calc.Reading(
+            at=float(t),
+            wall=1_795_796_432.0 + t,
+            replicas=[
+                ResourceSample(name, float(t), 0.005 * percent * t, memory, 0.5, 2 * GIB)
+                for name in ("server-1", "server-2")
+            ],
+            generator_cpu_seconds=generator_cores * t,
+        )
+        for t in range(seconds + 1)
+    ]
+
+
+def run(percent=90.0, stats="stats_pass.csv", **reading_changes) -> suite.Calibration:
+    rows = slo.read_stats(DATA / stats)
+    result = runner.LoadResult(rows, slo.read_history(DATA / "stats_history.csv"), [], [], "ok")
+    return suite.Calibration(
+        plan=runner.LoadPlan("https://x", Path("/tmp/x"), "acc-x-load", shapes.Step(60, 20, 90, 3)),
+        outcome=runner.LoadOutcome(0, 92.0),
+        result=result,
+        readings=readings(percent, **reading_changes),
+        peak_window=(65.0, 90.0),
+    )
+
+
+def deployment(autoscaler=None):
+    return SimpleNamespace(
+        label="test deployment",
+        resources=object(),
+        autoscaler=autoscaler,
+        require=lambda capability, why: None,
+    )
+
+
+def measure(name, value):
+    return value
+
+
+def test_cpu_check_passes_above_target_and_fails_below():
+    suite.test_load_holds_replicas_above_cpu_target(run(90), deployment(), measure)
+    with pytest.raises(AssertionError, match="stayed >= 70% of the limit for only 0s"):
+        suite.test_load_holds_replicas_above_cpu_target(run(40), deployment(), measure)
+
+
+def test_cpu_check_refuses_a_failing_load(monkeypatch):
+    monkeypatch.setattr(suite, "MAX_FAILURE_RATIO", 0.01)  # the sample run has 3.9 % failures
+    with pytest.raises(AssertionError, match="of requests failed"):
+        suite.test_load_holds_replicas_above_cpu_target(
+            run(90, stats="stats_breach.csv"), deployment(), measure
+        )
+
+
+def test_cpu_check_fails_when_locust_did_not_finish():
+    calibration = run(90)
+    calibration.outcome = runner.LoadOutcome(None, 150.0, timed_out=True)
+    with pytest.raises(AssertionError, match="did not finish within"):
+        suite.test_load_holds_replicas_above_cpu_target(calibration, deployment(), measure)
+
+
+def test_memory_check_fails_at_the_limit_and_on_restarts():
+    suite.test_replica_memory_stays_below_limit(run(90), deployment(), measure)
+    with pytest.raises(AssertionError, match="memory reached its limit under load: server-1"):
+        suite.test_replica_memory_stays_below_limit(run(90, memory=2 * GIB), deployment(), measure)
+    restarted = run(90)
+    restarted.restarts_before, restarted.restarts_after = {"server-1": 0}, {"server-1": 1}
+    with pytest.raises(AssertionError, match="server-1 restarted 1x"):
+        suite.test_replica_memory_stays_below_limit(restarted, deployment(), measure)
+
+
+def test_generator_check_flags_a_busy_generator():
+    suite.test_load_generator_is_not_the_bottleneck(run(90), deployment(), measure)
+    with pytest.raises(AssertionError, match="the load generator was the bottleneck"):
+        suite.test_load_generator_is_not_the_bottleneck(
+            run(90, generator_cores=0.6), deployment(), measure
+        )
+
+
+def hpa(at: float, desired: int, current: int) -> dict:
+    return {
+        "at": at,
+        "desired_replicas": desired,
+        "current_replicas": current,
+        "min_replicas": 1,
+        "max_replicas": 3,
+        "cpu_utilization": 95,
+        "target_cpu_utilization": 70,
+        "conditions": {"AbleToScale": "True"},
+    }
+
+
+def with_hpa(scale_at: float | None) -> suite.Calibration:
+    calibration = run(90)
+    for reading in calibration.readings:
+        scaled = scale_at is not None and reading.at >= scale_at
+        reading.autoscaler = hpa(reading.at, 2 if scaled else 1, 2 if scaled else 1)
+    return calibration
+
+
+def test_autoscaler_check_on_kubernetes():
+    state = SimpleNamespace(summary=SimpleNamespace(notes=[]))
+    suite.test_autoscaler_scales_out(with_hpa(40), deployment(object()), measure, state)
+    with pytest.raises(AssertionError, match="never wanted more than minReplicas=1"):
+        suite.test_autoscaler_scales_out(with_hpa(None), deployment(object()), measure, state)
+
+
+def test_autoscaler_check_fails_past_its_budget(monkeypatch):
+    monkeypatch.setattr(suite, "SCALE_OUT_BUDGET", 30.0)
+    state = SimpleNamespace(summary=SimpleNamespace(notes=[]))
+    with pytest.raises(AssertionError, match="only after 40s"):
+        suite.test_autoscaler_scales_out(with_hpa(40), deployment(object()), measure, state)
+
+
+def test_no_autoscaler_is_recorded_and_skipped():
+    state = SimpleNamespace(summary=SimpleNamespace(notes=[]))
+    recorded = {}
+    with pytest.raises(pytest.skip.Exception, match="has no autoscaler"):
+        suite.test_autoscaler_scales_out(
+            run(90), deployment(None), lambda n, v: recorded.setdefault(n, v), state
+        )
+    assert recorded == {"autoscaling.autoscaler_present": False}
+    assert "no autoscaler" in state.summary.notes[0]
