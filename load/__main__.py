@@ -32,6 +32,7 @@ from fixtures import progress
 from fixtures.errors import SetupError, TargetError
 from fixtures.options import resolve
 from fixtures.reporting import make_run_dir, new_run_id
+from fixtures.waiting import WaitTimeout
 from load import shapes, slo
 
 EXIT_OK, EXIT_BREACH, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -236,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     progress.install(None, run_dir / "run.log")
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
-    stack = None
+    stack = resources = None
     try:
         if options is not None:
             from fixtures.local.stack import LocalStack
@@ -244,12 +245,16 @@ def main(argv: list[str] | None = None) -> int:
             stack = LocalStack(options, run_id, run_dir)
             deployment = stack.start()
             host, ca_bundle = deployment.tracking_uri, deployment.ca_bundle
-        return run_load(args, run_id, run_dir, host, ca_bundle, shape, workload, policy)
+            resources = deployment.resources
+        return run_load(args, run_id, run_dir, host, ca_bundle, shape, workload, policy, resources)
     except SetupError as exc:
         print(f"error: {exc.line()}", file=sys.stderr)
         return EXIT_INPUT
     except TargetError as exc:
         print(f"error: could not stand up the local stack: {exc}", file=sys.stderr)
+        return EXIT_BREACH
+    except WaitTimeout as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_BREACH
     except KeyboardInterrupt:
         print(f"interrupted; reports so far in {run_dir}", file=sys.stderr)
@@ -263,7 +268,9 @@ def _on_sigterm(signum, frame):  # pragma: no cover - exercised by nox's escalat
     raise KeyboardInterrupt("SIGTERM")
 
 
-def run_load(args, run_id, run_dir, host, ca_bundle, shape, workload, policy) -> int:
+def run_load(
+    args, run_id, run_dir, host, ca_bundle, shape, workload, policy, resources=None
+) -> int:
     """Run locust, judge its CSVs, delete what it created; the exit status."""
     from fixtures.http import FrontDoorHttp
     from load import cleanup, report, runner, warmup
@@ -302,6 +309,9 @@ def run_load(args, run_id, run_dir, host, ca_bundle, shape, workload, policy) ->
         if args.warm_up_rounds:
             seconds, failed = warmup.warm_up(http, f"{plan.prefix}-warm-up", args.warm_up_rounds)
             say(f"warm-up: {args.warm_up_rounds} rounds in {seconds:.1f}s, {failed} failed")
+        if resources is not None:  # a stack started for this run: wait out its start-up
+            seconds, idle = warmup.wait_for_idle(resources, say)
+            say(f"replicas idle at {idle:.0f}% of their CPU limit after {seconds:.0f}s")
         outcome = runner.run(plan, every_second)
     finally:
         deleted, problems = cleanup.delete_experiments(http, plan.prefix)

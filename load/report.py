@@ -46,7 +46,7 @@ def plot(result: LoadResult, path: Path, title: str) -> Path | None:
         path,
         title,
         [
-            Series("requests/s", times, [p.rps for p in history], "requests/s"),
+            Series("RPS (10 s mean)", times, [p.rps for p in history], "requests/s"),
             Series("failures/s", times, [p.failures_per_s for p in history], "requests/s"),
             Series("p95 (last 10 s)", times, [p.p95_ms for p in history], "latency ms"),
             Series("users", times, [p.users for p in history], "users"),

@@ -1,19 +1,25 @@
-"""Warm a freshly started server before load is measured against it.
+"""Bring a freshly started server to steady state before load is measured against it.
 
 A deployment that has served traffic for hours has its workers' imports, database
 connection pools and lazily built handlers ready; a local stack that has just passed its
-health check does not, and its first requests take seconds at 0.5 CPU. Gating on that
-would judge start-up, not service. The warm-up makes each kind of request the workload
-makes, a few rounds so every replica and worker sees them, inside an experiment with the
-run's prefix (deleted with the rest).
+health check does not: its first requests take seconds, and each replica burns its whole
+CPU limit for tens of seconds (MLflow's job runner starting). Gating on that would judge
+start-up, not service, and the start-up CPU would pass for the load's effect.
+
+So: a warm-up that makes each kind of request the workload makes, a few rounds so every
+replica and worker sees them (inside an experiment with the run's prefix, deleted with the
+rest), then, where replica CPU can be read, a wait until the replicas idle.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 
 from fixtures.http import FrontDoorHttp
+from fixtures.waiting import Observation, wait_until
+from load import calibration as calc
 
 API = "api/2.0/mlflow"
 ARTIFACTS = "api/2.0/mlflow-artifacts/artifacts"
@@ -60,3 +66,37 @@ def warm_up(http: FrontDoorHttp, experiment_name: str, rounds: int = 12) -> tupl
         call("GET", path)
         call("GET", "/")
     return time.monotonic() - started, failed
+
+
+def wait_for_idle(
+    resources,
+    say: Callable[[str], None],
+    *,
+    below: float = 25.0,
+    polls: int = 3,
+    timeout: float = 150.0,
+    interval: float = 2.0,
+) -> tuple[float, float]:
+    """Wait until the replicas' average CPU stays under ``below`` % of their limit for
+    ``polls`` consecutive polls; return (seconds waited, last idle %)."""
+    previous = [calc.Reading(time.monotonic(), time.time(), resources.sample())]
+    quiet = [0]
+
+    def probe() -> Observation:
+        now = calc.Reading(time.monotonic(), time.time(), resources.sample())
+        average = calc.average_across(calc.replica_cpu_percent([previous[0], now]))
+        previous[0] = now
+        percent = average[-1].value if average else 100.0
+        quiet[0] = quiet[0] + 1 if percent < below else 0
+        seen = f"replicas at {percent:.0f}% of their CPU limit"
+        return Observation(quiet[0] >= polls, seen, percent)
+
+    started = time.monotonic()
+    seen = wait_until(
+        probe,
+        timeout=timeout,
+        interval=interval,
+        what=f"the replicas to idle below {below:g}% CPU before the load",
+        on_poll=lambda obs, _elapsed: None if obs.ok else say(f"settling: {obs.seen}"),
+    )
+    return time.monotonic() - started, float(seen.value)

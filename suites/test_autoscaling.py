@@ -33,7 +33,6 @@ import pytest
 
 from fixtures import progress
 from fixtures.plots import Event, Series, Threshold, timeline
-from fixtures.waiting import Observation, wait_until
 from load import calibration as calc
 from load import cleanup, procstat, runner, shapes, slo, warmup
 
@@ -56,7 +55,7 @@ PEAK_SETTLE_SECONDS = 5.0  # skip the ramp into the top stage when measuring "at
 # A replica that has just passed its health check still burns its CPU limit for tens of
 # seconds (MLflow's job runner starting). Load starts only once they idle, or that start-up
 # would be mistaken for the load's effect.
-IDLE_CPU_PERCENT, IDLE_POLLS, SETTLE_TIMEOUT = 25.0, 3, 150.0
+IDLE_CPU_PERCENT, SETTLE_TIMEOUT = 25.0, 150.0
 
 
 @dataclass
@@ -130,33 +129,6 @@ class Sampler:
         self.readings.append(reading)
 
 
-def settle(resources, say) -> tuple[float, float]:
-    """Wait until the replicas idle below IDLE_CPU_PERCENT; return (seconds, idle %)."""
-    previous = [calc.Reading(time.monotonic(), time.time(), resources.sample())]
-    quiet = [0]
-
-    def probe() -> Observation:
-        now = calc.Reading(time.monotonic(), time.time(), resources.sample())
-        series = calc.replica_cpu_percent([previous[0], now])
-        previous[0] = now
-        average = calc.average_across(series)
-        percent = average[-1].value if average else 100.0
-        quiet[0] = quiet[0] + 1 if percent < IDLE_CPU_PERCENT else 0
-        return Observation(
-            quiet[0] >= IDLE_POLLS, f"replicas at {percent:.0f}% of their CPU limit", percent
-        )
-
-    started = time.monotonic()
-    seen = wait_until(
-        probe,
-        timeout=SETTLE_TIMEOUT,
-        interval=2.0,
-        what=f"the replicas to idle below {IDLE_CPU_PERCENT:g}% CPU before the load",
-        on_poll=lambda obs, elapsed: say(f"settling: {obs.seen}") if not obs.ok else None,
-    )
-    return time.monotonic() - started, float(seen.value)
-
-
 def restart_counts(deployment) -> dict[str, int]:
     if deployment.replicas is None:
         return {}
@@ -197,7 +169,9 @@ def calibration(deployment, run_state) -> Calibration:
         seconds, failed = warmup.warm_up(deployment.http, f"{plan.prefix}-warm-up", rounds=6)
         say(f"warm-up: {seconds:.1f}s, {failed} failed requests")
         if deployment.resources is not None:
-            settle_seconds, idle = settle(deployment.resources, say)
+            settle_seconds, idle = warmup.wait_for_idle(
+                deployment.resources, say, below=IDLE_CPU_PERCENT, timeout=SETTLE_TIMEOUT
+            )
             say(f"replicas idle at {idle:.0f}% of their CPU limit after {settle_seconds:.0f}s")
         say(f"calibration load: {plan.shape.describe()} against {deployment.label}")
         outcome = runner.run(plan, sampler)
@@ -249,7 +223,7 @@ def write_plot(run: Calibration, path):
     if run.result and run.result.history:
         history = run.result.history
         times = [p.timestamp - start_wall for p in history]
-        series.append(Series("RPS", times, [p.rps for p in history], "requests/s"))
+        series.append(Series("RPS (10 s mean)", times, [p.rps for p in history], "requests/s"))
         series.append(
             Series("failures/s", times, [p.failures_per_s for p in history], "requests/s")
         )

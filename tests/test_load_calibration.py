@@ -123,3 +123,37 @@ def test_session_cpu_of_this_very_process_is_readable():
     if not procstat.available():
         pytest.skip("no /proc here")
     assert procstat.session_cpu_seconds(os.getsid(0)) > 0
+
+
+class FakeResources:
+    """Replicas whose CPU use per call follows a script of % of a 0.5 CPU limit."""
+
+    def __init__(self, percents: list[float]) -> None:
+        self.percents = iter(percents)
+        self.t = 0.0
+        self.cpu = 0.0
+
+    def sample(self):
+        percent = next(self.percents, 0.0)
+        self.t += 1.0
+        self.cpu += 0.005 * percent
+        return [ResourceSample("server-1", self.t, self.cpu, GIB, 0.5, 2 * GIB)]
+
+
+def test_wait_for_idle_needs_consecutive_quiet_polls():
+    from load.warmup import wait_for_idle
+
+    lines: list[str] = []
+    resources = FakeResources([100, 100, 10, 90, 10, 10, 10])
+    seconds, idle = wait_for_idle(resources, lines.append, polls=3, interval=0.01, timeout=5)
+    assert idle == pytest.approx(10)
+    assert lines[0] == "settling: replicas at 100% of their CPU limit"
+    assert seconds < 5
+
+
+def test_wait_for_idle_says_what_it_saw_when_it_gives_up():
+    from fixtures.waiting import WaitTimeout
+    from load.warmup import wait_for_idle
+
+    with pytest.raises(WaitTimeout, match=r"idle below 25% CPU.*replicas at 100% of their CPU"):
+        wait_for_idle(FakeResources([100] * 1000), lambda _: None, interval=0.01, timeout=0.3)
