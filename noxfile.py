@@ -107,3 +107,10 @@ def stack(session: nox.Session) -> None:
     """Stand up the local stack and keep it until Ctrl-C (for `nox -s external` or by hand)."""
     install(session, "test")
     session.run("python", "-m", "fixtures.local", *session.posargs, **INTERRUPT)
+
+
+@nox.session(default=False)
+def prove(session: nox.Session) -> None:
+    """Break the local stack in each known way and show the checks catch it (slow)."""
+    install(session, "test")
+    session.run("python", "-m", "fixtures.local.prove", *session.posargs, **INTERRUPT)
