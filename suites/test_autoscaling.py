@@ -154,11 +154,14 @@ def calibration(deployment, run_state) -> Calibration:
         pytest.skip(f"{deployment.label} is shared: the load run needs --allow-disruptive")
     say = progress.scoped("autoscaling")
     duration = K8S_DURATION if deployment.autoscaler is not None else DURATION
+    # --calibration-users (MLFLOW_ACC_CALIBRATION_USERS) once the harness offers it: e.g. 1,
+    # to see the check fail when the load is too light.
+    users = getattr(run_state.options, "calibration_users", None) or USERS
     plan = runner.LoadPlan(
         host=deployment.tracking_uri,
         out_dir=run_state.run_dir / "autoscaling",
         prefix=deployment.unique_name("load"),
-        shape=shapes.Step(USERS, SPAWN_RATE, duration, STEPS),
+        shape=shapes.Step(users, SPAWN_RATE, duration, min(STEPS, users)),
         ca_bundle=deployment.ca_bundle,
         workload=WORKLOAD,
     )
@@ -189,7 +192,7 @@ def calibration(deployment, run_state) -> Calibration:
         outcome=outcome,
         result=result,
         readings=sampler.readings,
-        peak_window=peak_window(result, sampler.readings, USERS),
+        peak_window=peak_window(result, sampler.readings, users),
         restarts_before=restarts_before,
         restarts_after=restart_counts(deployment),
         sampling_errors=sampler.errors,
