@@ -1,0 +1,97 @@
+"""Database outages under write load: MySQL restarted mid-load, and the server's sessions
+killed. Expect clean errors or retries during, no call hanging past a bound, full recovery,
+and no stale-connection errors afterwards (MLflow's pool pre-pings its connections)."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaos.conftest import front_door_health, write_and_read_back
+from chaos.experiment import Action, Experiment, Probe
+from fixtures.waiting import Observation, wait_until
+
+pytestmark = [pytest.mark.chaos, pytest.mark.disruptive]
+
+HANG_BOUND_SECONDS = 90  # no client call may take longer, retries included
+RECOVERY_BOUND_SECONDS = 60
+
+
+def database_answers(deployment) -> list[Probe]:
+    if deployment.database is None:
+        return []
+
+    def check() -> Observation:
+        return Observation(True, f"database answers: {deployment.database.ping()}")
+
+    return [Probe("the database answers", check)]
+
+
+def steady_state(deployment, run) -> list[Probe]:
+    return [
+        front_door_health(deployment),
+        write_and_read_back(deployment, run.experiment_id),
+        *database_answers(deployment),
+    ]
+
+
+def wait_writable(deployment, run) -> None:
+    probe = write_and_read_back(deployment, run.experiment_id)
+    wait_until(
+        probe.check, timeout=RECOVERY_BOUND_SECONDS, interval=1, what="a run to be writable again"
+    )
+
+
+def verdict(run, journal, result) -> None:
+    assert journal.status == "completed", journal.explain()
+    assert not journal.deviated, f"steady state did not come back:\n{journal.explain()}"
+    assert not result.lost, f"acknowledged writes lost: {result.lost[:5]} ({result.summary()})"
+    assert run.values["max_op_seconds"] <= HANG_BOUND_SECONDS, (
+        f"a client call took {run.values['max_op_seconds']}s (bound {HANG_BOUND_SECONDS}s)"
+    )
+    stale = run.failures_after(run.recovered_at)
+    assert not stale, f"calls failed after recovery (stale connections?): {stale[:5]}"
+
+
+def test_database_restart_mid_load(chaos_run, deployment):
+    faults = deployment.require("faults", "cannot restart the database (managed or shared)")
+    run = chaos_run("db_restart")
+    run.start_workload()
+
+    def restart() -> None:
+        run.mark("fault: restart MySQL")
+        faults.restart("database")
+        wait_writable(deployment, run)
+        run.mark("recovered")
+
+    journal = Experiment(
+        "restart MySQL under write load",
+        steady_state(deployment, run),
+        [Action("restart the database", restart)],
+        recovery_timeout=RECOVERY_BOUND_SECONDS,
+    ).run()
+    result = run.finish(journal)
+    verdict(run, journal, result)
+
+
+def test_server_db_sessions_killed(chaos_run, deployment, measure):
+    faults = deployment.require("faults", "cannot kill DB sessions (managed or shared)")
+    run = chaos_run("db_sessions_killed")
+    run.start_workload()
+
+    def kill() -> int:
+        run.mark("fault: KILL the server's DB sessions")
+        killed = faults.kill_server_db_sessions()
+        wait_writable(deployment, run)
+        run.mark("recovered")
+        return killed
+
+    journal = Experiment(
+        "KILL the server's DB sessions under write load",
+        steady_state(deployment, run),
+        [Action("kill sessions", kill)],
+        recovery_timeout=RECOVERY_BOUND_SECONDS,
+    ).run()
+    result = run.finish(journal)
+    measure("db_sessions_killed.sessions", journal.outputs.get("kill sessions"))
+    verdict(run, journal, result)
+    assert journal.outputs.get("kill sessions"), "no server session was there to kill"

@@ -1,0 +1,173 @@
+"""Pod-kill recovery with a loss audit: kill server replicas under write load and show that
+the deployment recovers in time and nothing it acknowledged was lost.
+
+Local target: the replica's processes are SIGKILLed and its restart policy brings it back;
+Kubernetes: the pod is deleted with grace period 0 and the Deployment replaces it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from chaos.conftest import front_door_health, replicas_ready, wait_seconds, write_and_read_back
+from chaos.experiment import Action, Experiment
+from fixtures.waiting import Observation, wait_until
+
+pytestmark = [pytest.mark.chaos, pytest.mark.disruptive]
+
+RECOVERY_BOUND_SECONDS = 150  # every replica Ready again (a pod start at 0.5 CPU takes ~30 s)
+HEALTH_BOUND_SECONDS = 10  # the front door answers /health again while others serve
+CLIENT_FAILURE_BUDGET = 0  # with >= 2 replicas the client's retries must hide a single kill
+REPEATED_KILL_FAILURE_BUDGET = 0.01  # share of operations during repeated kills
+REPEAT_FOR_SECONDS = 45
+REPEAT_EVERY_SECONDS = 10
+
+
+def short(name: str) -> str:
+    """server-1 for mlflow-acc-<run>-server-1; the last two parts of a pod name."""
+    return "-".join(name.split("-")[-2:])
+
+
+def controller_for(deployment):
+    controller = deployment.require("replicas", "cannot kill replicas")
+    replicas = controller.list()
+    if len(replicas) < 2:
+        pytest.skip(f"{len(replicas)} replica(s): pod-kill recovery without loss needs >= 2")
+    return controller, replicas
+
+
+def went_down(controller, names: list[str], before: dict[str, int]) -> None:
+    """Wait until each killed replica is seen down or restarted (the kill took effect)."""
+
+    def probe() -> Observation:
+        now = {r.name: r for r in controller.list()}
+        pending = [n for n in names if now[n].ready and now[n].restarts == before[n]]
+        return Observation(not pending, f"still up and never restarted: {pending}")
+
+    wait_until(probe, timeout=30, interval=0.2, what=f"{names} to go down")
+
+
+def front_door_back(deployment, started: float) -> float:
+    def probe() -> Observation:
+        code = deployment.http.get("/health", timeout=3).status_code
+        return Observation(code == 200, f"/health HTTP {code}")
+
+    wait_until(
+        probe,
+        timeout=HEALTH_BOUND_SECONDS * 6,
+        interval=0.2,
+        what="the front door to answer /health",
+    )
+    return time.monotonic() - started
+
+
+def kill_experiment(run, deployment, controller, victims: list[str]) -> Experiment:
+    def kill() -> dict:
+        before = {r.name: r.restarts for r in controller.list()}
+        started = run.mark(f"fault: kill {', '.join(short(v) for v in victims)}")
+        for name in victims:
+            controller.crash(name)
+        went_down(controller, victims, before)
+        health = front_door_back(deployment, started)
+        controller.wait_ready(timeout=RECOVERY_BOUND_SECONDS * 2)
+        run.mark("recovered")
+        return {"front_door_health_seconds": round(health, 1)}
+
+    return Experiment(
+        title=f"kill {', '.join(victims)} under write load",
+        steady_state=[
+            replicas_ready(controller),
+            front_door_health(deployment),
+            write_and_read_back(deployment, run.experiment_id),
+        ],
+        method=[Action("kill and wait for recovery", kill)],
+        recovery_timeout=60,
+    )
+
+
+def verdict(run, journal, result, failure_budget: int) -> None:
+    assert journal.status == "completed", journal.explain()
+    assert not journal.deviated, f"steady state did not come back:\n{journal.explain()}"
+    assert run.values["recovery_seconds"] <= RECOVERY_BOUND_SECONDS, (
+        f"replicas took {run.values['recovery_seconds']}s to be Ready again "
+        f"(bound {RECOVERY_BOUND_SECONDS}s)"
+    )
+    assert not result.lost, (
+        f"{len(result.lost)} acknowledged writes were lost: {result.lost[:5]} ({result.summary()})"
+    )
+    failures = [f"{op.kind} {op.id}: {op.error}" for op in run.ops if not op.ok]
+    assert len(failures) <= failure_budget, (
+        f"{len(failures)} operations failed after the client's retries (budget "
+        f"{failure_budget}): {failures[:5]}"
+    )
+
+
+def test_kill_one_replica(chaos_run, deployment, measure):
+    controller, replicas = controller_for(deployment)
+    run = chaos_run("pod_kill_one")
+    run.start_workload()
+    journal = kill_experiment(run, deployment, controller, [replicas[0].name]).run()
+    result = run.finish(journal)
+    health = journal.outputs.get("kill and wait for recovery", {}).get("front_door_health_seconds")
+    measure("pod_kill_one.front_door_health_seconds", health)
+    verdict(run, journal, result, CLIENT_FAILURE_BUDGET)
+    assert health is not None, journal.explain()
+    assert health <= HEALTH_BOUND_SECONDS, f"/health was down {health}s with a replica left"
+
+
+def test_kill_all_but_one_replica(chaos_run, deployment):
+    controller, replicas = controller_for(deployment)
+    if len(replicas) < 3:
+        pytest.skip("with 2 replicas, killing all but one is the single-kill case above")
+    run = chaos_run("pod_kill_all_but_one")
+    run.start_workload()
+    victims = [r.name for r in replicas[1:]]
+    journal = kill_experiment(run, deployment, controller, victims).run()
+    result = run.finish(journal)
+    verdict(run, journal, result, CLIENT_FAILURE_BUDGET)
+
+
+def test_repeated_kills(chaos_run, deployment, measure):
+    """Kill a Ready replica as often as every few seconds for a bounded time, never the last
+    one Ready (as a PodDisruptionBudget of minAvailable 1 would)."""
+    controller, _ = controller_for(deployment)
+    run = chaos_run("pod_kill_repeated")
+    run.start_workload()
+    kills: list[str] = []
+
+    def repeat() -> dict:
+        run.mark("fault: repeated kills start")
+        deadline = time.monotonic() + REPEAT_FOR_SECONDS
+        last_kill = float("-inf")
+        while time.monotonic() < deadline:
+            ready = [r for r in controller.list() if r.ready]
+            if len(ready) >= 2 and time.monotonic() - last_kill >= REPEAT_EVERY_SECONDS:
+                victim = ready[len(kills) % len(ready)].name
+                before = {r.name: r.restarts for r in controller.list()}
+                controller.crash(victim)
+                went_down(controller, [victim], before)
+                kills.append(victim)
+                last_kill = run.mark(f"kill {short(victim)}")
+            wait_seconds(1.0)
+        controller.wait_ready(timeout=RECOVERY_BOUND_SECONDS * 2)
+        run.mark("recovered")
+        return {"kills": kills}
+
+    experiment = Experiment(
+        title="repeated replica kills under write load",
+        steady_state=[
+            replicas_ready(controller),
+            front_door_health(deployment),
+            write_and_read_back(deployment, run.experiment_id),
+        ],
+        method=[Action("kill repeatedly", repeat)],
+        recovery_timeout=60,
+    )
+    journal = experiment.run()
+    result = run.finish(journal)
+    budget = int(len(run.ops) * REPEATED_KILL_FAILURE_BUDGET)
+    measure("pod_kill_repeated.kills", len(kills))
+    assert len(kills) >= 2, f"only {len(kills)} kill(s) took effect:\n{journal.explain()}"
+    verdict(run, journal, result, budget)

@@ -1,0 +1,50 @@
+"""Per-second view of an experiment's operations, its latency statistics, and its plot."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from chaos.workload import Op
+from fixtures.plots import Event, Series, timeline
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def p95_ms(ops: list[Op], start: float, end: float) -> float | None:
+    """95th percentile latency of the operations started within [start, end]."""
+    window = [op.seconds * 1000 for op in ops if start <= op.started <= end]
+    value = percentile(window, 0.95)
+    return None if value is None else round(value, 1)
+
+
+def write_plot(
+    path: Path, title: str, ops: list[Op], origin: float, events: list[tuple[float, str]]
+) -> Path:
+    """Operations, errors and p95 latency per second, with the fault and recovery marked."""
+    end = max((op.ended for op in ops), default=origin) - origin
+    seconds = list(range(int(end) + 1))
+    done = [0] * len(seconds)
+    failed = [0] * len(seconds)
+    latency: list[list[float]] = [[] for _ in seconds]
+    for op in ops:
+        bucket = min(int(op.ended - origin), len(seconds) - 1)
+        if bucket < 0:
+            continue
+        if op.ok:
+            done[bucket] += 1
+        else:
+            failed[bucket] += 1
+        latency[bucket].append(op.seconds * 1000)
+    series = [
+        Series("acknowledged", seconds, done, panel="operations/s"),
+        Series("client failures", seconds, failed, panel="operations/s"),
+        Series("p95 latency", seconds, [percentile(v, 0.95) for v in latency], panel="ms"),
+    ]
+    marks = [Event(at - origin, label) for at, label in events]
+    return timeline(path, title, series, events=marks)
