@@ -71,7 +71,7 @@ class ArtifactProber:
 
 
 def artifact_round_trip(deployment, prefix: str) -> Probe:
-    http = FrontDoorHttp(deployment.tracking_uri, deployment.ca_bundle)
+    http = deployment.http
 
     def check() -> Observation:
         data = os.urandom(1024)

@@ -43,7 +43,8 @@ def went_down(controller, names: list[str], before: dict[str, int]) -> None:
 
     def probe() -> Observation:
         now = {r.name: r for r in controller.list()}
-        pending = [n for n in names if now[n].ready and now[n].restarts == before[n]]
+        # A deleted pod is gone from the list: that counts as down.
+        pending = [n for n in names if n in now and now[n].ready and now[n].restarts == before[n]]
         return Observation(not pending, f"still up and never restarted: {pending}")
 
     wait_until(probe, timeout=30, interval=0.2, what=f"{names} to go down")

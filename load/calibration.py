@@ -38,7 +38,7 @@ class Point:
 
 
 def replica_cpu_percent(readings: Sequence[Reading]) -> dict[str, list[Point]]:
-    """Per replica: CPU % of its limit over each interval between consecutive readings.
+    """Per replica: CPU % of its request (else limit) over each interval between readings.
 
     Intervals where a replica restarted (its counter went back) or has no limit are skipped.
     """
@@ -50,13 +50,13 @@ def replica_cpu_percent(readings: Sequence[Reading]) -> dict[str, list[Point]]:
         previous = {sample.replica: sample for sample in before.replicas}
         for sample in after.replicas:
             old = previous.get(sample.replica)
-            if old is None or not sample.cpu_limit_cores:
+            if old is None or not sample.cpu_basis_cores:
                 continue
             wall = sample.at - old.at
             used = sample.cpu_seconds - old.cpu_seconds
             if wall <= 0 or used < 0:
                 continue
-            percent = 100.0 * used / wall / sample.cpu_limit_cores
+            percent = 100.0 * used / wall / sample.cpu_basis_cores
             series.setdefault(sample.replica, []).append(Point(after.at - start, percent))
     return series
 
@@ -119,7 +119,7 @@ def server_cores(reading: Reading) -> float | None:
 def replica_percent_between(
     readings: Sequence[Reading], start: float, end: float
 ) -> dict[str, float]:
-    """Each replica's mean CPU % of limit between two offsets, from its cumulative counter."""
+    """Each replica's mean CPU % of request (else limit) between two offsets."""
     inside = [r for r in readings if start <= r.at - readings[0].at <= end]
     if len(inside) < 2:
         return {}
@@ -127,11 +127,11 @@ def replica_percent_between(
     result = {}
     for sample in inside[-1].replicas:
         old = first.get(sample.replica)
-        if old is None or not sample.cpu_limit_cores or sample.at <= old.at:
+        if old is None or not sample.cpu_basis_cores or sample.at <= old.at:
             continue
         used = sample.cpu_seconds - old.cpu_seconds
         if used >= 0:
-            result[sample.replica] = 100.0 * used / (sample.at - old.at) / sample.cpu_limit_cores
+            result[sample.replica] = 100.0 * used / (sample.at - old.at) / sample.cpu_basis_cores
     return result
 
 

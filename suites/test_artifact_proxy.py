@@ -83,6 +83,7 @@ def test_client_without_storage_credentials_round_trips_artifacts(
     experiment_id = new_experiment("no-credentials")
     script = """
 run = client.create_run(os.environ["EXPERIMENT_ID"])
+out["artifact_uri"] = run.info.artifact_uri
 Path("hello.txt").write_text("hello through the proxy")
 client.log_artifact(run.info.run_id, "hello.txt", "docs")
 out["run_id"] = run.info.run_id
@@ -93,9 +94,20 @@ out["content"] = Path(client.download_artifacts(run.info.run_id, "docs/hello.txt
         deployment.tracking_uri,
         tmp_path / "home",
         deployment.ca_bundle,
-        extra_env={"EXPERIMENT_ID": experiment_id},
+        # No cloud metadata server either: a runner's own identity must not do the work.
+        extra_env={
+            "EXPERIMENT_ID": experiment_id,
+            "NO_GCE_CHECK": "True",
+            "GCE_METADATA_HOST": "127.0.0.1:9",
+            "GCE_METADATA_IP": "127.0.0.1:9",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        },
     )
     assert credential_leaks(out) == [], "the client process could reach the bucket by itself"
+    assert out["artifact_uri"].startswith("mlflow-artifacts:"), (
+        f"the run's artifact URI is {out['artifact_uri']}: the client would talk to the "
+        "bucket itself, not through the server"
+    )
     assert out["content"] == "hello through the proxy"
     expected = hashlib.sha256(b"hello through the proxy").hexdigest()
     assert_in_bucket(

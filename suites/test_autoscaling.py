@@ -363,26 +363,25 @@ def test_autoscaler_scales_out(calibration, deployment, measure, run_state):
             run_state.summary.notes.append(note)
         pytest.skip(f"{deployment.label} has no autoscaler (calibration recorded)")
     measure("autoscaling.autoscaler_present", True)
+    from fixtures.k8s.autoscaler import evaluate_scale_out
+
     samples = [r.autoscaler for r in calibration.readings if r.autoscaler]
     assert samples, f"no autoscaler samples (errors: {calibration.sampling_errors[:3]})"
-    start = calibration.readings[0].at
-    minimum = samples[0]["min_replicas"]
+    baseline = samples[0]
+    minimum = baseline["min_replicas"]
     measure("autoscaling.min_replicas", minimum)
     measure("autoscaling.max_desired_replicas", max(s["desired_replicas"] for s in samples))
-    wanted = next((s for s in samples if s["desired_replicas"] > minimum), None)
-    running = next((s for s in samples if (s["current_replicas"] or 0) > minimum), None)
-    if running is not None:
-        measure("autoscaling.seconds_to_more_replicas", round(running["at"] - start, 1))
-    last = samples[-1]
-    assert wanted is not None, (
-        f"the HPA never wanted more than minReplicas={minimum} during "
-        f"{calibration.outcome.seconds:.0f}s of load; last seen: cpu "
-        f"{last.get('cpu_utilization')}% of target {last.get('target_cpu_utilization')}%, "
-        f"conditions {last.get('conditions')}"
-    )
-    seconds = wanted["at"] - start
-    measure("autoscaling.seconds_to_scale_decision", round(seconds, 1))
-    assert seconds <= SCALE_OUT_BUDGET, (
-        f"the HPA wanted {wanted['desired_replicas']} replicas only after {seconds:.0f}s "
-        f"(budget {SCALE_OUT_BUDGET:g}s)"
+    if (baseline["current_replicas"] or 0) > minimum or baseline["desired_replicas"] > minimum:
+        pytest.skip(
+            f"the HPA already ran {baseline['current_replicas']} > minReplicas={minimum} "
+            "replicas when the load began (earlier load; scale-down waits 300 s): a scale-out "
+            "cannot be shown"
+        )
+    # Scaled out means more pods *running*, not only wanted: a Pending pod does not count.
+    verdict = evaluate_scale_out(samples, SCALE_OUT_BUDGET)
+    measure("autoscaling.peak_replicas", verdict.peak_replicas)
+    if verdict.seconds_to_scale is not None:
+        measure("autoscaling.seconds_to_more_replicas", verdict.seconds_to_scale)
+    assert verdict.scaled_out, (
+        f"no scale-out within {SCALE_OUT_BUDGET:g}s of load: {verdict.reason}"
     )

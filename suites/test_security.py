@@ -75,6 +75,22 @@ def test_foreign_cors_origin_is_refused_and_own_origin_allowed(deployment):
         f"a POST from {FOREIGN_ORIGIN} got HTTP {foreign.status_code}, expected 403"
     )
     origin = own_origin(deployment)
+    # MLflow never blocks a localhost Origin's requests, whatever the setting; the preflight
+    # answer shows whether the UI's origin is really configured (its built-in localhost
+    # patterns are http:// only).
+    own_preflight = deployment.http.request(
+        "OPTIONS",
+        SEARCH,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+    assert own_preflight.headers.get("Access-Control-Allow-Origin") in (origin, "*"), (
+        f"a preflight from the UI's own origin {origin} is not allowed (HTTP "
+        f"{own_preflight.status_code}): add it to MLFLOW_SERVER_CORS_ALLOWED_ORIGINS"
+    )
     same = deployment.http.post(SEARCH, json={"max_results": 1}, headers={"Origin": origin})
     assert same.status_code == 200, (
         f"a POST with the UI's own Origin {origin} got HTTP {same.status_code}: the browser UI "

@@ -109,23 +109,44 @@ def hpa(at: float, desired: int, current: int) -> dict:
         "max_replicas": 3,
         "cpu_utilization": 95,
         "target_cpu_utilization": 70,
-        "conditions": {"AbleToScale": "True"},
+        "conditions": {"AbleToScale": "True", "ScalingActive": "True", "ScalingLimited": "False"},
+        "reasons": {"AbleToScale": "ReadyForNewScale", "ScalingActive": "ValidMetricFound"},
     }
 
 
-def with_hpa(scale_at: float | None) -> suite.Calibration:
+def with_hpa(
+    scale_at: float | None, running_at: float | None = None, baseline: int = 1
+) -> suite.Calibration:
+    """An HPA that wants 2 replicas from ``scale_at`` and runs them from ``running_at``."""
+    running_at = scale_at if running_at is None else running_at
     calibration = run(90)
     for reading in calibration.readings:
-        scaled = scale_at is not None and reading.at >= scale_at
-        reading.autoscaler = hpa(reading.at, 2 if scaled else 1, 2 if scaled else 1)
+        wanted = 2 if scale_at is not None and reading.at >= scale_at else baseline
+        running = 2 if running_at is not None and reading.at >= running_at else baseline
+        reading.autoscaler = hpa(reading.at, wanted, running)
     return calibration
 
 
 def test_autoscaler_check_on_kubernetes():
     state = SimpleNamespace(summary=SimpleNamespace(notes=[]))
     suite.test_autoscaler_scales_out(with_hpa(40), deployment(object()), measure, state)
-    with pytest.raises(AssertionError, match="never wanted more than minReplicas=1"):
+    with pytest.raises(AssertionError, match="the load did not push the server hard enough"):
         suite.test_autoscaler_scales_out(with_hpa(None), deployment(object()), measure, state)
+
+
+def test_autoscaler_check_wants_running_pods_not_only_desired_ones():
+    state = SimpleNamespace(summary=SimpleNamespace(notes=[]))
+    pending = with_hpa(20, running_at=1000)  # wanted at 20 s, never running
+    with pytest.raises(AssertionError, match="pods not starting"):
+        suite.test_autoscaler_scales_out(pending, deployment(object()), measure, state)
+
+
+def test_autoscaler_already_scaled_before_the_load_is_skipped_not_passed():
+    state = SimpleNamespace(summary=SimpleNamespace(notes=[]))
+    with pytest.raises(pytest.skip.Exception, match="already ran 2 > minReplicas=1"):
+        suite.test_autoscaler_scales_out(
+            with_hpa(None, baseline=2), deployment(object()), measure, state
+        )
 
 
 def test_autoscaler_check_fails_past_its_budget(monkeypatch):

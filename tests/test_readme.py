@@ -15,6 +15,13 @@ def test_every_option_is_documented_with_its_env_var():
         assert row in README, f"README option table lacks {spec.flag} / {spec.env}"
 
 
+def test_every_documented_option_exists():
+    import re
+
+    documented = set(re.findall(r"^\| `(--[a-z-]+)` \| `MLFLOW_ACC_", README, re.MULTILINE))
+    assert documented == {spec.flag for spec in SPECS}
+
+
 def test_readme_gives_the_ci_commands():
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
     for command in ("nox -s tests", "nox -s local -- --offline", "nox -s lint"):
