@@ -24,6 +24,11 @@ def test_every_documented_option_exists():
 
 def test_readme_gives_the_ci_commands():
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
-    for command in ("nox -s tests", "nox -s local -- --offline", "nox -s lint"):
+    for command in (
+        "nox -s tests",
+        "nox -s local -- --offline",
+        "nox -s lint",
+        "nox -s load -- --target local --offline",
+    ):
         assert command in README, command
         assert command in ci, command
