@@ -3,6 +3,7 @@ the journal and timeline in the reports, and the measurements in summary.json.""
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -134,6 +135,16 @@ def replicas_ready(controller) -> Probe:
         return Observation(bool(replicas) and len(ready) == len(replicas), seen)
 
     return Probe("every replica is Ready", check)
+
+
+@pytest.fixture(autouse=True)
+def default_client_retries(monkeypatch):
+    """The writers use the MLflow client as users run it: its default retries."""
+    from fixtures.deployment import FAST_RETRIES
+
+    for name, value in FAST_RETRIES.items():
+        if os.environ.get(name) == value:
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture
