@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlflow.entities import ViewType
+from mlflow.exceptions import MlflowException
 
 from chaos.workload import OP_TAG, Op
 
@@ -45,6 +46,16 @@ def _all_runs(client, experiment_id: str) -> list[Any]:
         token = page.token
         if not token:
             return runs
+
+
+def _read(call, missing):
+    """A read through the API; "does not exist" means the write is gone, not an error."""
+    try:
+        return call()
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return missing
+        raise
 
 
 def audit(
@@ -83,7 +94,9 @@ def audit(
             result.lost.append(f"{where}: status is {run.info.status}, not FINISHED")
         elif op.kind == "log_metric":
             if run_id not in histories:
-                history = client.get_metric_history(run_id, op.write["key"])
+                history = _read(
+                    lambda r=run_id, k=op.write["key"]: client.get_metric_history(r, k), []
+                )
                 histories[run_id] = Counter(m.step for m in history)
             seen = histories[run_id][op.write["step"]]
             if seen == 0:
@@ -101,7 +114,8 @@ def audit(
 def _audit_artifact(client, op: Op, run, experiment_id, listings, object_store, result, where):
     run_id = run.info.run_id
     if run_id not in listings:
-        listings[run_id] = {f.path: f.file_size for f in client.list_artifacts(run_id, "chaos")}
+        files = _read(lambda: client.list_artifacts(run_id, "chaos"), [])
+        listings[run_id] = {f.path: f.file_size for f in files}
     if op.write["path"] not in listings[run_id]:
         result.lost.append(f"{where}: artifact {op.write['path']} not listed")
         return

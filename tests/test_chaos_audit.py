@@ -1,0 +1,121 @@
+"""The loss audit reports what a broken deployment lost, and counts duplicates apart.
+
+A fake client stands for a deployment where one replica wrote to its own database: some
+acknowledged runs and metrics are simply not there when read back.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from mlflow.exceptions import MlflowException
+
+from chaos.audit import audit
+from chaos.experiment import Action, Experiment, Probe
+from chaos.workload import OP_TAG, Op
+from fixtures.waiting import Observation
+
+
+def run(run_id, op_id, params=None, tags=None, status="RUNNING"):
+    return SimpleNamespace(
+        info=SimpleNamespace(run_id=run_id, status=status),
+        data=SimpleNamespace(params=params or {}, tags={OP_TAG: op_id, **(tags or {})}),
+    )
+
+
+class Page(list):
+    token = None
+
+
+class FakeClient:
+    def __init__(self, runs, histories):
+        self.runs, self.histories = runs, histories
+
+    def search_runs(self, experiment_ids, run_view_type, max_results, page_token):
+        return Page(self.runs)
+
+    def get_metric_history(self, run_id, key):
+        if run_id not in self.histories:
+            raise MlflowException("Run not found", error_code="RESOURCE_DOES_NOT_EXIST")
+        return [SimpleNamespace(step=s) for s in self.histories[run_id]]
+
+    def list_artifacts(self, run_id, path):
+        return []
+
+
+def op(op_id, kind, ok=True, **write):
+    return Op(op_id, 0, kind, 0.0, 1.0, ok, None if ok else "gave up", write)
+
+
+def test_audit_counts_losses_and_duplicates_apart():
+    ops = [
+        op("w0-1", "create_run", run_id="r1"),
+        op("w0-2", "log_param", run_id="r1", key="p", value="v"),
+        op("w0-3", "log_metric", run_id="r1", key="m", step=3, value=3.0),
+        op("w0-4", "log_metric", run_id="r1", key="m", step=4, value=4.0),
+        op("w1-1", "create_run", run_id="r2"),  # acknowledged, then lost with its replica
+        op("w1-2", "log_metric", run_id="r2", key="m", step=2, value=2.0),
+        op("w2-1", "create_run", run_id="r3"),  # the retry of a POST that had landed
+        op("w3-1", "log_param", ok=False, run_id="r1", key="q", value="x"),  # not acknowledged
+    ]
+    client = FakeClient(
+        runs=[run("r1", "w0-1", params={"p": "v"}), run("r3", "w2-1"), run("r3b", "w2-1")],
+        histories={"r1": [3, 4, 4]},
+    )
+    result = audit(client, "1", ops)
+    assert result.acknowledged == 7
+    assert result.client_failures == 1
+    assert sorted(result.lost) == [
+        "create_run w1-1 (run r2): the run is missing",
+        "log_metric w1-2 (run r2): the run it wrote to is missing",
+    ]
+    assert sorted(result.duplicates) == [
+        "create_run w2-1 (run r3): created 2 times",
+        "log_metric w0-4 (run r1): metric step logged 2 times",
+    ]
+
+
+def test_audit_of_a_sound_deployment_finds_nothing():
+    ops = [
+        op("w0-1", "create_run", run_id="r1"),
+        op("w0-2", "log_metric", run_id="r1", key="m", step=2, value=2.0),
+    ]
+    result = audit(FakeClient([run("r1", "w0-1")], {"r1": [2]}), "1", ops)
+    assert (result.lost, result.duplicates) == ([], [])
+
+
+def test_database_verifier_reports_runs_missing_from_mysql():
+    class Db:
+        def query(self, sql, params):
+            return [{"run_uuid": "r1"}]  # r2 went to a replica's own SQLite
+
+    ops = [op("w0-1", "create_run", run_id="r1"), op("w1-1", "create_run", run_id="r2")]
+    client = FakeClient([run("r1", "w0-1"), run("r2", "w1-1")], {})
+    result = audit(client, "1", ops, database=Db())
+    assert result.lost == ["create_run r2: not in the runs table"]
+    assert result.checked_in_db == 2
+
+
+def test_experiment_aborts_when_the_steady_state_does_not_hold_and_always_rolls_back():
+    rolled_back = []
+    journal = Experiment(
+        "broken before the fault",
+        steady_state=[Probe("health", lambda: Observation(False, "HTTP 503"))],
+        method=[Action("fault", lambda: rolled_back.append("fault ran"))],
+        rollbacks=[Action("undo", lambda: rolled_back.append("undone"))],
+    ).run()
+    assert journal.status == "aborted"
+    assert rolled_back == ["undone"], "the fault must not run on an unsteady system"
+
+
+def test_experiment_reports_deviation_after_the_fault():
+    state = {"healthy": True}
+    journal = Experiment(
+        "does not recover",
+        steady_state=[Probe("health", lambda: Observation(state["healthy"], str(state)))],
+        method=[Action("break", lambda: state.update(healthy=False))],
+        recovery_timeout=0.3,
+    ).run()
+    assert journal.status == "completed"
+    assert journal.deviated
+    assert "hypothesis-after" in journal.explain()
