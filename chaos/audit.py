@@ -27,6 +27,13 @@ class AuditResult:
     duplicates: list[str] = field(default_factory=list)
     checked_in_db: int = 0
     checked_in_bucket: int = 0
+    lost_ops: set[str] = field(default_factory=set)  # ids of acknowledged writes not found
+
+    def lose(self, op_id: str, finding: str) -> None:
+        """Record a lost write once, however many checks (API, DB, bucket) miss it."""
+        if op_id not in self.lost_ops:
+            self.lost_ops.add(op_id)
+            self.lost.append(finding)
 
     def summary(self) -> str:
         return (
@@ -79,19 +86,19 @@ def audit(
         if op.kind == "create_run":
             copies = len(by_op.get(op.id, []))
             if copies == 0 or run is None:
-                result.lost.append(f"{where}: the run is missing")
+                result.lose(op.id, f"{where}: the run is missing")
             elif copies > 1:
                 result.duplicates.append(f"{where}: created {copies} times")
             continue
         if run is None:
-            result.lost.append(f"{where}: the run it wrote to is missing")
+            result.lose(op.id, f"{where}: the run it wrote to is missing")
             continue
         if op.kind == "log_param" and run.data.params.get(op.write["key"]) != op.write["value"]:
-            result.lost.append(f"{where}: param {op.write['key']} missing")
+            result.lose(op.id, f"{where}: param {op.write['key']} missing")
         elif op.kind == "set_tag" and run.data.tags.get(op.write["key"]) != op.write["value"]:
-            result.lost.append(f"{where}: tag {op.write['key']} missing")
+            result.lose(op.id, f"{where}: tag {op.write['key']} missing")
         elif op.kind == "finish_run" and run.info.status != "FINISHED":
-            result.lost.append(f"{where}: status is {run.info.status}, not FINISHED")
+            result.lose(op.id, f"{where}: status is {run.info.status}, not FINISHED")
         elif op.kind == "log_metric":
             if run_id not in histories:
                 history = _read(
@@ -100,7 +107,7 @@ def audit(
                 histories[run_id] = Counter(m.step for m in history)
             seen = histories[run_id][op.write["step"]]
             if seen == 0:
-                result.lost.append(f"{where}: metric step {op.write['step']} missing")
+                result.lose(op.id, f"{where}: metric step {op.write['step']} missing")
             elif seen > 1:
                 result.duplicates.append(f"{where}: metric step logged {seen} times")
         elif op.kind == "log_artifact":
@@ -117,20 +124,21 @@ def _audit_artifact(client, op: Op, run, experiment_id, listings, object_store, 
         files = _read(lambda: client.list_artifacts(run_id, "chaos"), [])
         listings[run_id] = {f.path: f.file_size for f in files}
     if op.write["path"] not in listings[run_id]:
-        result.lost.append(f"{where}: artifact {op.write['path']} not listed")
+        result.lose(op.id, f"{where}: artifact {op.write['path']} not listed")
         return
     if object_store is None:
         return
     key = f"{experiment_id}/{run_id}/artifacts/{op.write['path']}"
     result.checked_in_bucket += 1
     if not object_store.list(key):
-        result.lost.append(f"{where}: {key} not in the bucket")
+        result.lose(op.id, f"{where}: {key} not in the bucket")
     elif object_store.sha256(key) != op.write["sha256"]:
-        result.lost.append(f"{where}: {key} in the bucket has other bytes")
+        result.lose(op.id, f"{where}: {key} in the bucket has other bytes")
 
 
 def _audit_database(database, acked: list[Op], result: AuditResult) -> None:
-    created = sorted({op.write["run_id"] for op in acked if op.kind == "create_run"})
+    creators = {op.write["run_id"]: op.id for op in acked if op.kind == "create_run"}
+    created = sorted(creators)
     for start in range(0, len(created), 200):
         chunk = created[start : start + 200]
         marks = ",".join(["%s"] * len(chunk))
@@ -140,8 +148,6 @@ def _audit_database(database, acked: list[Op], result: AuditResult) -> None:
         )
         present = {row["run_uuid"] for row in rows}
         result.checked_in_db += len(chunk)
-        result.lost.extend(
-            f"create_run {run_id}: not in the runs table"
-            for run_id in chunk
-            if run_id not in present
-        )
+        for run_id in chunk:
+            if run_id not in present:
+                result.lose(creators[run_id], f"create_run {run_id}: not in the runs table")

@@ -80,7 +80,7 @@ class ChaosRun:
         values = {
             "recovery_seconds": round(recovered - fault, 1),
             "client_failures": result.client_failures,
-            "lost_writes": len(result.lost),
+            "lost_writes": len(result.lost_ops),
             "duplicate_writes": len(result.duplicates),
             "acknowledged_writes": result.acknowledged,
             "p95_ms_during_fault": p95_ms(ops, fault, recovered),

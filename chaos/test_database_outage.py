@@ -42,7 +42,7 @@ def wait_writable(deployment, run) -> None:
 
 
 def verdict(run, journal, result) -> None:
-    assert journal.status == "completed", journal.explain()
+    assert journal.status == "completed", f"{journal.explain()}\naudit: {result.summary()}"
     assert not journal.deviated, f"steady state did not come back:\n{journal.explain()}"
     assert not result.lost, f"acknowledged writes lost: {result.lost[:5]} ({result.summary()})"
     assert run.values["max_op_seconds"] <= HANG_BOUND_SECONDS, (

@@ -120,7 +120,7 @@ def test_object_store_pause(chaos_run, deployment, measure):
         prober.stop()
     result = run.finish(journal)
 
-    assert journal.status == "completed", journal.explain()
+    assert journal.status == "completed", f"{journal.explain()}\naudit: {result.summary()}"
     assert not journal.deviated, f"steady state did not come back:\n{journal.explain()}"
     assert not result.lost, f"acknowledged writes lost: {result.lost[:5]} ({result.summary()})"
     start, end = window["start"], window["end"]

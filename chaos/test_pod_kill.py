@@ -89,7 +89,7 @@ def kill_experiment(run, deployment, controller, victims: list[str]) -> Experime
 
 
 def verdict(run, journal, result, failure_budget: int) -> None:
-    assert journal.status == "completed", journal.explain()
+    assert journal.status == "completed", f"{journal.explain()}\naudit: {result.summary()}"
     assert not journal.deviated, f"steady state did not come back:\n{journal.explain()}"
     assert run.values["recovery_seconds"] <= RECOVERY_BOUND_SECONDS, (
         f"replicas took {run.values['recovery_seconds']}s to be Ready again "
