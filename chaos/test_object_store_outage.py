@@ -116,6 +116,17 @@ def test_object_store_pause(chaos_run, deployment, measure):
     prober.start()
     try:
         journal = experiment.run()
+        if run.recovered_at is not None:
+            # Judge artifacts after recovery on writes that started after it.
+            wait_until(
+                lambda: Observation(
+                    any(p.started > run.recovered_at for p in list(prober.puts)),
+                    f"{len(prober.puts)} artifact writes so far",
+                ),
+                timeout=HANG_BOUND_SECONDS,
+                interval=0.5,
+                what="an artifact write after recovery",
+            )
     finally:
         prober.stop()
     result = run.finish(journal)
