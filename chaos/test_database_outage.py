@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from chaos.conftest import front_door_health, write_and_read_back
-from chaos.experiment import Action, Experiment, Probe
+from chaos.experiment import Action, Experiment, Journal, Probe
 from fixtures.waiting import Observation, wait_until
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive]
@@ -32,6 +32,16 @@ def steady_state(deployment, run) -> list[Probe]:
         write_and_read_back(deployment, run.experiment_id),
         *database_answers(deployment),
     ]
+
+
+def outage(deployment, run, title: str, action: str, fault) -> Journal:
+    """Run one database fault as an experiment around the shared steady state."""
+    return Experiment(
+        title,
+        steady_state(deployment, run),
+        [Action(action, fault)],
+        recovery_timeout=RECOVERY_BOUND_SECONDS,
+    ).run()
 
 
 def wait_writable(deployment, run) -> None:
@@ -63,12 +73,9 @@ def test_database_restart_mid_load(chaos_run, deployment):
         wait_writable(deployment, run)
         run.mark("recovered")
 
-    journal = Experiment(
-        "restart MySQL under write load",
-        steady_state(deployment, run),
-        [Action("restart the database", restart)],
-        recovery_timeout=RECOVERY_BOUND_SECONDS,
-    ).run()
+    journal = outage(
+        deployment, run, "restart MySQL under write load", "restart the database", restart
+    )
     result = run.finish(journal)
     verdict(run, journal, result)
 
@@ -85,12 +92,9 @@ def test_server_db_sessions_killed(chaos_run, deployment, measure):
         run.mark("recovered")
         return killed
 
-    journal = Experiment(
-        "KILL the server's DB sessions under write load",
-        steady_state(deployment, run),
-        [Action("kill sessions", kill)],
-        recovery_timeout=RECOVERY_BOUND_SECONDS,
-    ).run()
+    journal = outage(
+        deployment, run, "KILL the server's DB sessions under write load", "kill sessions", kill
+    )
     result = run.finish(journal)
     measure("db_sessions_killed.sessions", journal.outputs.get("kill sessions"))
     verdict(run, journal, result)

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from chaos.conftest import front_door_health, replicas_ready, wait_seconds, write_and_read_back
-from chaos.experiment import Action, Experiment
+from chaos.experiment import Action, Experiment, Probe
 from fixtures.waiting import Observation, wait_until
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive]
@@ -64,6 +64,15 @@ def front_door_back(deployment, started: float) -> float:
     return time.monotonic() - started
 
 
+def steady_state(controller, deployment, run) -> list[Probe]:
+    """Every replica Ready, the front door healthy, and a run writable and readable."""
+    return [
+        replicas_ready(controller),
+        front_door_health(deployment),
+        write_and_read_back(deployment, run.experiment_id),
+    ]
+
+
 def kill_experiment(run, deployment, controller, victims: list[str]) -> Experiment:
     def kill() -> dict:
         before = {r.name: r.restarts for r in controller.list()}
@@ -78,11 +87,7 @@ def kill_experiment(run, deployment, controller, victims: list[str]) -> Experime
 
     return Experiment(
         title=f"kill {', '.join(victims)} under write load",
-        steady_state=[
-            replicas_ready(controller),
-            front_door_health(deployment),
-            write_and_read_back(deployment, run.experiment_id),
-        ],
+        steady_state=steady_state(controller, deployment, run),
         method=[Action("kill and wait for recovery", kill)],
         recovery_timeout=60,
     )
@@ -158,11 +163,7 @@ def test_repeated_kills(chaos_run, deployment, measure):
 
     experiment = Experiment(
         title="repeated replica kills under write load",
-        steady_state=[
-            replicas_ready(controller),
-            front_door_health(deployment),
-            write_and_read_back(deployment, run.experiment_id),
-        ],
+        steady_state=steady_state(controller, deployment, run),
         method=[Action("kill repeatedly", repeat)],
         recovery_timeout=60,
     )
