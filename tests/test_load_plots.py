@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.plots import Event, Series, Threshold, timeline
+from fixtures.plots import Event, Series, Threshold, label_rows, timeline
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -34,3 +34,16 @@ def test_timeline_rejects_empty_or_ragged_series(tmp_path):
         timeline(tmp_path / "x.png", "t", [])
     with pytest.raises(ValueError, match="has 2 times but 1 values"):
         timeline(tmp_path / "x.png", "t", [Series("a", [0, 1], [1], "u")])
+
+
+def test_labels_of_events_close_in_time_go_to_separate_rows():
+    series = [Series("ops", [0.0, 100.0], [1.0, 1.0], panel="operations/s")]
+    events = [
+        Event(3.4, "fault: repeated kills start"),
+        Event(4.1, "kill server-1"),
+        Event(38.0, "kill server-2"),
+        Event(4.5, "third close one"),
+        Event(67.0, "recovered"),
+    ]
+    assert label_rows(events, series) == [0, 1, 0, 2, 0]
+    assert label_rows([], series) == []
