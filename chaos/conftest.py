@@ -16,6 +16,7 @@ from chaos.workload import WriterPool
 from fixtures.waiting import Observation
 
 WARM_UP_SECONDS = 3.0  # writes before the fault, so the plot shows the steady state
+AUDIT_DETAIL_LIMIT = 50  # lost / duplicated writes named in each journal
 SETTLE_SECONDS = 5.0  # writes after recovery, so late failures (stale connections) show
 
 
@@ -66,6 +67,9 @@ class ChaosRun:
         )
         folder = self.run_dir / "chaos"
         journal.outputs["audit"] = result.summary()
+        # Which writes, not only how many: a lost or doubled write is named in the journal.
+        journal.outputs["lost"] = result.lost[:AUDIT_DETAIL_LIMIT]
+        journal.outputs["duplicated"] = result.duplicates[:AUDIT_DETAIL_LIMIT]
         journal.outputs["stragglers"] = stragglers
         journal.write(folder / f"{self.name}.journal.json")
         write_plot(
