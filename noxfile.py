@@ -14,6 +14,8 @@ from pathlib import Path
 
 import nox
 
+from fixtures.pytest_args import with_default_paths
+
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlflow-acceptance"
@@ -40,14 +42,6 @@ def install(session: nox.Session, *groups: str) -> None:
     stamp.write_text(digest)
 
 
-def with_default_paths(posargs: list[str], defaults: list[str]) -> list[str]:
-    """Run the default folders unless the user named test paths of their own."""
-    named = [
-        arg for arg in posargs if not arg.startswith("-") and (ROOT / arg.split("::")[0]).exists()
-    ]
-    return posargs if named else [*defaults, *posargs]
-
-
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and format check."""
@@ -67,7 +61,7 @@ def tests(session: nox.Session) -> None:
 def local(session: nox.Session) -> None:
     """Stand up the local stack in containers and run suites/ and chaos/ against it."""
     install(session, "test")
-    args = with_default_paths(session.posargs, ["suites", "chaos"])
+    args = with_default_paths(session.posargs, ["suites", "chaos"], ROOT)
     session.run("pytest", "--target", "local", *args, **INTERRUPT)
 
 
@@ -75,7 +69,7 @@ def local(session: nox.Session) -> None:
 def external(session: nox.Session) -> None:
     """Run the suites against a deployment that already exists (give --tracking-uri)."""
     install(session, "test")
-    args = with_default_paths(session.posargs, ["suites"])
+    args = with_default_paths(session.posargs, ["suites"], ROOT)
     session.run("pytest", "--target", "external", *args, **INTERRUPT)
 
 
@@ -83,7 +77,7 @@ def external(session: nox.Session) -> None:
 def kind(session: nox.Session) -> None:
     """Create a kind cluster, deploy the chart with stand-ins, run every suite, tear down."""
     install(session, "test")
-    args = with_default_paths(session.posargs, ["suites", "chaos"])
+    args = with_default_paths(session.posargs, ["suites", "chaos"], ROOT)
     session.run("pytest", "--target", "kind", *args, **INTERRUPT)
 
 
@@ -91,7 +85,7 @@ def kind(session: nox.Session) -> None:
 def gke(session: nox.Session) -> None:
     """Run the suites against an existing cluster (GKE staging) through --kube-context."""
     install(session, "test")
-    args = with_default_paths(session.posargs, ["suites"])
+    args = with_default_paths(session.posargs, ["suites"], ROOT)
     session.run("pytest", "--target", "gke", *args, **INTERRUPT)
 
 
