@@ -171,5 +171,5 @@ def test_repeated_kills(chaos_run, deployment, measure):
     result = run.finish(journal)
     budget = int(len(run.ops) * REPEATED_KILL_FAILURE_BUDGET)
     measure("pod_kill_repeated.kills", len(kills))
-    assert len(kills) >= 2, f"only {len(kills)} kill(s) took effect:\n{journal.explain()}"
     verdict(run, journal, result, budget)
+    assert len(kills) >= 2, f"only {len(kills)} kill(s) took effect:\n{journal.explain()}"

@@ -132,9 +132,17 @@ def test_text_binary_and_nested_folders_round_trip(deployment, client, artifact_
     client.log_artifacts(run_id, str(source / "tree"), "tree")
 
     top = {f.path: f.is_dir for f in client.list_artifacts(run_id)}
-    assert top == {"notes.txt": False, "tree": True}, top
+    expected_top = {"notes.txt": False, "tree": True}
+    assert top == expected_top, (
+        f"the run's artifact listing through the front door is {top}, expected {expected_top} "
+        "(path: is folder): an upload that was acknowledged is not listed, so replicas do not "
+        "share one artifact destination or the upload never reached it"
+    )
     nested = {f.path: f.file_size for f in client.list_artifacts(run_id, "tree/a")}
-    assert nested == {"tree/a/b": None, "tree/a/weights.bin": len(files["tree/a/weights.bin"])}
+    expected_nested = {"tree/a/b": None, "tree/a/weights.bin": len(files["tree/a/weights.bin"])}
+    assert nested == expected_nested, (
+        f"listing tree/a gave {nested}, expected {expected_nested} (path: size in bytes)"
+    )
 
     dest = Path(client.download_artifacts(run_id, "", str(tmp_path / "dl")))
     for rel, data in files.items():

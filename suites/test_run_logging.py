@@ -232,6 +232,19 @@ def test_duplicate_experiment_name_is_refused(deployment, client):
 # ---- concurrency ------------------------------------------------------------------------------
 
 
+def explain_write_failure(exc: MlflowException) -> str:
+    """The error, and what a run that vanishes right after being created means."""
+    message = str(exc.message)[:300]
+    seen = message if message.startswith(exc.error_code) else f"{exc.error_code}: {message}"
+    if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+        return (
+            f"{seen}. This test writes only to experiments and runs it created through the "
+            "same front door moments before, so one replica did not see another's write: "
+            "replicas do not share one database"
+        )
+    return seen
+
+
 def test_concurrent_writers_lose_and_duplicate_nothing(client, new_experiment, measure):
     """Threads log to their own runs and to one shared run at once; afterwards every
     acknowledged metric, param and tag is there exactly once."""
@@ -258,15 +271,21 @@ def test_concurrent_writers_lose_and_duplicate_nothing(client, new_experiment, m
         return own
 
     started = time.monotonic()
-    with ThreadPoolExecutor(CONCURRENT_THREADS) as pool:
-        list(pool.map(writer, range(CONCURRENT_THREADS)))
+    try:
+        with ThreadPoolExecutor(CONCURRENT_THREADS) as pool:
+            list(pool.map(writer, range(CONCURRENT_THREADS)))
+    except MlflowException as exc:
+        pytest.fail(f"a concurrent write failed: {explain_write_failure(exc)}")
     measure("run_logging.concurrent_writes", len(acknowledged))
     measure("run_logging.concurrent_seconds", round(time.monotonic() - started, 1))
 
     problems = []
     runs = {run for run, *_ in acknowledged}
     for run_id in runs:
-        data = client.get_run(run_id).data
+        try:
+            data = client.get_run(run_id).data
+        except MlflowException as exc:
+            pytest.fail(f"reading back run {run_id} failed: {explain_write_failure(exc)}")
         mine = [a for a in acknowledged if a[0] == run_id]
         for _, kind, key, value in mine:
             if kind == "param" and data.params.get(key) != value:
