@@ -42,6 +42,13 @@ def install(session: nox.Session, *groups: str) -> None:
     stamp.write_text(digest)
 
 
+def run_target(session: nox.Session, target: str, default_paths: list[str]) -> None:
+    """pytest against one target: its default folders unless the user named test paths."""
+    install(session, "test")
+    args = with_default_paths(session.posargs, default_paths, ROOT)
+    session.run("pytest", "--target", target, *args, **INTERRUPT)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and format check."""
@@ -60,33 +67,25 @@ def tests(session: nox.Session) -> None:
 @nox.session(default=False)
 def local(session: nox.Session) -> None:
     """Stand up the local stack in containers and run suites/ and chaos/ against it."""
-    install(session, "test")
-    args = with_default_paths(session.posargs, ["suites", "chaos"], ROOT)
-    session.run("pytest", "--target", "local", *args, **INTERRUPT)
+    run_target(session, "local", ["suites", "chaos"])
 
 
 @nox.session(default=False)
 def external(session: nox.Session) -> None:
     """Run the suites against a deployment that already exists (give --tracking-uri)."""
-    install(session, "test")
-    args = with_default_paths(session.posargs, ["suites"], ROOT)
-    session.run("pytest", "--target", "external", *args, **INTERRUPT)
+    run_target(session, "external", ["suites"])
 
 
 @nox.session(default=False)
 def kind(session: nox.Session) -> None:
     """Create a kind cluster, deploy the chart with stand-ins, run every suite, tear down."""
-    install(session, "test")
-    args = with_default_paths(session.posargs, ["suites", "chaos"], ROOT)
-    session.run("pytest", "--target", "kind", *args, **INTERRUPT)
+    run_target(session, "kind", ["suites", "chaos"])
 
 
 @nox.session(default=False)
 def gke(session: nox.Session) -> None:
     """Run the suites against an existing cluster (GKE staging) through --kube-context."""
-    install(session, "test")
-    args = with_default_paths(session.posargs, ["suites"], ROOT)
-    session.run("pytest", "--target", "gke", *args, **INTERRUPT)
+    run_target(session, "gke", ["suites"])
 
 
 @nox.session(default=False)
