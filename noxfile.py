@@ -10,13 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import nox
 
-from fixtures.pytest_args import with_default_paths
+ROOT = Path(__file__).resolve().parent
+# The `nox` console script (pipx) puts its own folder first on sys.path, not the project's.
+sys.path.insert(0, str(ROOT))
 
-ROOT = Path(__file__).parent
+from fixtures.pytest_args import with_default_paths  # noqa: E402
+
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlflow-acceptance"
 
