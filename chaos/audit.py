@@ -76,7 +76,7 @@ def audit(
         if OP_TAG in run.data.tags:
             by_op[run.data.tags[OP_TAG]].append(run)
     by_id = {run.info.run_id: run for run in runs}
-    histories: dict[str, Counter] = {}
+    histories: dict[tuple[str, str], Counter] = {}
     listings: dict[str, dict[str, int | None]] = {}
 
     for op in acked:
@@ -100,12 +100,11 @@ def audit(
         elif op.kind == "finish_run" and run.info.status != "FINISHED":
             result.lose(op.id, f"{where}: status is {run.info.status}, not FINISHED")
         elif op.kind == "log_metric":
-            if run_id not in histories:
-                history = _read(
-                    lambda r=run_id, k=op.write["key"]: client.get_metric_history(r, k), []
-                )
-                histories[run_id] = Counter(m.step for m in history)
-            seen = histories[run_id][op.write["step"]]
+            metric = (run_id, op.write["key"])
+            if metric not in histories:
+                history = _read(lambda m=metric: client.get_metric_history(*m), [])
+                histories[metric] = Counter(m.step for m in history)
+            seen = histories[metric][op.write["step"]]
             if seen == 0:
                 result.lose(op.id, f"{where}: metric step {op.write['step']} missing")
             elif seen > 1:
@@ -125,6 +124,14 @@ def _audit_artifact(client, op: Op, run, experiment_id, listings, object_store, 
         listings[run_id] = {f.path: f.file_size for f in files}
     if op.write["path"] not in listings[run_id]:
         result.lose(op.id, f"{where}: artifact {op.write['path']} not listed")
+        return
+    listed_size = listings[run_id][op.write["path"]]
+    if listed_size != op.write["size"]:
+        result.lose(
+            op.id,
+            f"{where}: artifact {op.write['path']} is {listed_size} bytes, "
+            f"{op.write['size']} were written",
+        )
         return
     if object_store is None:
         return

@@ -17,6 +17,7 @@ from fixtures.waiting import Observation
 
 WARM_UP_SECONDS = 3.0  # writes before the fault, so the plot shows the steady state
 AUDIT_DETAIL_LIMIT = 50  # lost / duplicated writes named in each journal
+TEARDOWN_JOIN_SECONDS = 30.0  # writers left running by a failed test get this long to stop
 SETTLE_SECONDS = 5.0  # writes after recovery, so late failures (stale connections) show
 
 
@@ -152,8 +153,15 @@ def default_client_retries(monkeypatch):
 
 
 @pytest.fixture
-def chaos_run(request, deployment, run_state, measure):
-    def make(name: str, writers: int = 8) -> ChaosRun:
-        return ChaosRun(name, deployment, run_state.run_dir, measure, writers=writers)
+def chaos_run(deployment, run_state, measure):
+    """Make experiment runs; at teardown stop their writers even when the test failed or
+    was interrupted before finish(), so none writes on into the next test's fault."""
+    runs: list[ChaosRun] = []
 
-    return make
+    def make(name: str, writers: int = 8) -> ChaosRun:
+        runs.append(ChaosRun(name, deployment, run_state.run_dir, measure, writers=writers))
+        return runs[-1]
+
+    yield make
+    for run in runs:
+        run.pool.stop(join_timeout=TEARDOWN_JOIN_SECONDS)

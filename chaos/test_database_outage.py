@@ -54,6 +54,10 @@ def wait_writable(deployment, run) -> None:
 def verdict(run, journal, result) -> None:
     assert journal.status == "completed", f"{journal.explain()}\naudit: {result.summary()}"
     assert not journal.deviated, f"steady state did not come back:\n{journal.explain()}"
+    assert run.values["recovery_seconds"] <= RECOVERY_BOUND_SECONDS, (
+        f"runs were writable again only {run.values['recovery_seconds']}s after the fault "
+        f"(bound {RECOVERY_BOUND_SECONDS}s)"
+    )
     assert not result.lost, f"acknowledged writes lost: {result.lost[:5]} ({result.summary()})"
     assert run.values["max_op_seconds"] <= HANG_BOUND_SECONDS, (
         f"a client call took {run.values['max_op_seconds']}s (bound {HANG_BOUND_SECONDS}s)"

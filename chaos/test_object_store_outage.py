@@ -94,6 +94,7 @@ def test_object_store_pause(chaos_run, deployment, measure):
     def outage() -> None:
         window["start"] = run.mark("fault: pause the object store")
         faults.pause("object_store")
+        window["paused"] = time.monotonic()
         wait_seconds(PAUSE_SECONDS)
         faults.unpause("object_store")
         window["end"] = run.mark("unpaused")
@@ -142,6 +143,18 @@ def test_object_store_pause(chaos_run, deployment, measure):
     ]
     assert not metadata_failures, (
         f"metadata writes failed while only the store was down: {metadata_failures[:5]}"
+    )
+    served = [
+        op
+        for op in run.ops
+        if op.ok and op.kind != "log_artifact" and window["paused"] <= op.started <= op.ended <= end
+    ]
+    assert served, (
+        "no metadata write both started and was acknowledged while the store was paused: "
+        "the server stalled metadata writes too, while only its object store was down"
+    )
+    assert run.values["max_op_seconds"] <= HANG_BOUND_SECONDS, (
+        f"a client call took {run.values['max_op_seconds']}s (bound {HANG_BOUND_SECONDS}s)"
     )
     during = [p for p in prober.puts if p.started <= end and p.ended >= start]
     measure("store_pause.artifact_puts_during", len(during))

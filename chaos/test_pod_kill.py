@@ -51,12 +51,8 @@ def went_down(controller, names: list[str], before: dict[str, int]) -> None:
 
 
 def front_door_back(deployment, started: float) -> float:
-    def probe() -> Observation:
-        code = deployment.http.get("/health", timeout=3).status_code
-        return Observation(code == 200, f"/health HTTP {code}")
-
     wait_until(
-        probe,
+        front_door_health(deployment).check,
         timeout=HEALTH_BOUND_SECONDS * 6,
         interval=0.2,
         what="the front door to answer /health",
@@ -148,10 +144,11 @@ def test_repeated_kills(chaos_run, deployment, measure):
         deadline = time.monotonic() + REPEAT_FOR_SECONDS
         last_kill = float("-inf")
         while time.monotonic() < deadline:
-            ready = [r for r in controller.list() if r.ready]
+            replicas = controller.list()
+            ready = [r for r in replicas if r.ready]
             if len(ready) >= 2 and time.monotonic() - last_kill >= REPEAT_EVERY_SECONDS:
                 victim = ready[len(kills) % len(ready)].name
-                before = {r.name: r.restarts for r in controller.list()}
+                before = {r.name: r.restarts for r in replicas}
                 controller.crash(victim)
                 went_down(controller, [victim], before)
                 kills.append(victim)

@@ -28,8 +28,9 @@ class Page(list):
 
 
 class FakeClient:
-    def __init__(self, runs, histories):
+    def __init__(self, runs, histories, artifacts=None):
         self.runs, self.histories = runs, histories
+        self.artifacts = artifacts or {}  # run id -> {path: size}
 
     def search_runs(self, experiment_ids, run_view_type, max_results, page_token):
         return Page(self.runs)
@@ -40,7 +41,8 @@ class FakeClient:
         return [SimpleNamespace(step=s) for s in self.histories[run_id]]
 
     def list_artifacts(self, run_id, path):
-        return []
+        listed = self.artifacts.get(run_id, {})
+        return [SimpleNamespace(path=p, file_size=n) for p, n in listed.items()]
 
 
 def op(op_id, kind, ok=True, **write):
@@ -118,4 +120,24 @@ def test_experiment_reports_deviation_after_the_fault():
     ).run()
     assert journal.status == "completed"
     assert journal.deviated
-    assert "hypothesis-after" in journal.explain()
+    assert [(s.phase, s.ok) for s in journal.failures()] == [("hypothesis-after", False)]
+    assert "[hypothesis-after] health: FAILED" in journal.explain()
+
+
+def test_audit_loses_artifacts_missing_or_truncated_in_the_listing():
+    ops = [
+        op("w0-1", "create_run", run_id="r1"),
+        op("w0-2", "log_artifact", run_id="r1", path="chaos/a.txt", size=100, sha256="x"),
+        op("w0-3", "log_artifact", run_id="r1", path="chaos/b.txt", size=100, sha256="y"),
+        op("w0-4", "log_artifact", run_id="r1", path="chaos/c.txt", size=100, sha256="z"),
+    ]
+    client = FakeClient(
+        runs=[run("r1", "w0-1")],
+        histories={},
+        artifacts={"r1": {"chaos/a.txt": 100, "chaos/b.txt": 37}},
+    )
+    result = audit(client, "1", ops)
+    assert sorted(result.lost) == [
+        "log_artifact w0-3 (run r1): artifact chaos/b.txt is 37 bytes, 100 were written",
+        "log_artifact w0-4 (run r1): artifact chaos/c.txt not listed",
+    ]

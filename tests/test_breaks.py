@@ -1,0 +1,49 @@
+"""Deliberate breaks of the local stack apply for real, or stop the run saying why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fixtures.errors import SetupError
+from fixtures.local.breaks import BREAKS, nginx_config, parse, sitecustomize
+
+NGINX_CONF = (Path(__file__).resolve().parent.parent / "fixtures/local/nginx.conf").read_text()
+
+
+@pytest.mark.parametrize(
+    ("name", "gone", "added"),
+    [
+        ("legacy-tls", "ssl_protocols TLSv1.2 TLSv1.3;", "TLSv1 TLSv1.1"),
+        ("no-hsts", "Strict-Transport-Security", None),
+        ("no-redirect", None, "proxy_pass $mlflow_plain;"),
+        ("strip-headers", None, "proxy_hide_header X-Content-Type-Options;"),
+    ],
+)
+def test_front_door_breaks_change_the_real_config(name, gone, added):
+    broken = nginx_config(NGINX_CONF, frozenset([name]))
+    if gone:
+        assert gone not in broken
+    if added:
+        assert added in broken
+    assert broken != NGINX_CONF
+
+
+def test_a_break_whose_anchor_drifted_stops_the_run():
+    drifted = NGINX_CONF.replace("ssl_protocols TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1.3;")
+    with pytest.raises(SetupError, match="break legacy-tls cannot apply"):
+        nginx_config(drifted, frozenset(["legacy-tls"]))
+
+
+def test_unknown_break_names_are_refused_with_the_choices():
+    with pytest.raises(SetupError, match="unknown break nope") as error:
+        parse("no-hsts,nope")
+    assert "no-hsts" in error.value.line()
+    assert parse(None) == frozenset()
+
+
+def test_server_side_breaks_compile():
+    code = sitecustomize(frozenset(BREAKS))
+    assert code is not None
+    compile(code, "sitecustomize.py", "exec")
