@@ -3,7 +3,6 @@ the journal and timeline in the reports, and the measurements in summary.json.""
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -143,13 +142,11 @@ def replicas_ready(controller) -> Probe:
 
 
 @pytest.fixture(autouse=True)
-def default_client_retries(monkeypatch):
-    """The writers use the MLflow client as users run it: its default retries."""
-    from fixtures.deployment import FAST_RETRIES
-
-    for name, value in FAST_RETRIES.items():
-        if os.environ.get(name) == value:
-            monkeypatch.delenv(name)
+def default_client_retries(deployment, monkeypatch):
+    """The writers use the MLflow client as users run it: its default retries. Only what
+    the harness set is undone; a user's own setting stays."""
+    for name in deployment.fast_retries_set:
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -99,3 +99,14 @@ def test_password_in_dsn_is_accepted_and_parsed():
 )
 def test_parse_bucket(value, expected):
     assert parse_bucket(value) == expected
+
+
+@pytest.mark.parametrize("size", ["2g", "2gb", "1.5G", "1536m", "1536MB", "100"])
+def test_replica_memory_takes_what_docker_takes(size):
+    assert resolve({"replica_memory": size}, environ={}).replica_memory == size
+
+
+@pytest.mark.parametrize("size", ["1t", "1GiB", "lots", "2 g"])
+def test_replica_memory_refuses_what_docker_refuses(size):
+    with pytest.raises(SetupError, match="is not a size"):
+        resolve({"replica_memory": size}, environ={})
