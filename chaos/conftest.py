@@ -32,6 +32,8 @@ class ChaosRun:
     events: list[tuple[float, str]] = field(default_factory=list)
     fault_at: float | None = None
     recovered_at: float | None = None
+    # (from, to) of each replica kill: from the kill order until the replica was seen down
+    kill_windows: list[tuple[float, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.client = self.deployment.mlflow_client()

@@ -141,3 +141,17 @@ def test_audit_loses_artifacts_missing_or_truncated_in_the_listing():
         "log_artifact w0-3 (run r1): artifact chaos/b.txt is 37 bytes, 100 were written",
         "log_artifact w0-4 (run r1): artifact chaos/c.txt not listed",
     ]
+
+
+def test_only_calls_under_way_during_a_kill_count_as_in_flight():
+    from chaos.test_pod_kill import in_flight_at_a_kill
+
+    windows = [(10.0, 11.0), (30.0, 30.5)]
+    during = Op("b", 0, "log_param", 9.5, 10.2, False, "IncompleteRead")
+    started_inside = Op("c", 0, "log_param", 30.2, 31.0, False, "IncompleteRead")
+    after = Op("d", 0, "log_param", 11.5, 12.0, False, "502")
+    before = Op("e", 0, "log_param", 8.0, 9.9, False, "timeout")
+    assert in_flight_at_a_kill(during, windows)
+    assert in_flight_at_a_kill(started_inside, windows)
+    assert not in_flight_at_a_kill(after, windows)
+    assert not in_flight_at_a_kill(before, windows)
