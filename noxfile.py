@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent
 # The `nox` console script (pipx) puts its own folder first on sys.path, not the project's.
 sys.path.insert(0, str(ROOT))
 
-from fixtures.pytest_args import with_default_paths  # noqa: E402
+from fixtures.core.pytest_args import with_default_paths  # noqa: E402
 
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlflow-acceptance"
@@ -103,11 +103,11 @@ def load(session: nox.Session) -> None:
 def stack(session: nox.Session) -> None:
     """Stand up the local stack and keep it until Ctrl-C (for `nox -s external` or by hand)."""
     install(session, "test")
-    session.run("python", "-m", "fixtures.local", *session.posargs, **INTERRUPT)
+    session.run("python", "-m", "fixtures.stack", *session.posargs, **INTERRUPT)
 
 
 @nox.session(default=False)
 def prove(session: nox.Session) -> None:
     """Break the local stack in each known way and show the checks catch it (slow)."""
     install(session, "test")
-    session.run("python", "-m", "fixtures.local.prove", *session.posargs, **INTERRUPT)
+    session.run("python", "-m", "fixtures.prove", *session.posargs, **INTERRUPT)

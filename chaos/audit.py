@@ -158,3 +158,8 @@ def _audit_database(database, acked: list[Op], result: AuditResult) -> None:
         for run_id in chunk:
             if run_id not in present:
                 result.lose(creators[run_id], f"create_run {run_id}: not in the runs table")
+
+
+def in_flight_at_a_kill(op: Op, windows: list[tuple[float, float]]) -> bool:
+    """Whether the call was under way while a replica was being killed."""
+    return any(op.started <= until and op.ended >= since for since, until in windows)

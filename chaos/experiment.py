@@ -2,8 +2,10 @@
 
 The hypothesis is checked before the fault (if it does not hold, the experiment is aborted:
 there is nothing to learn from breaking a broken system), the method injects the fault and
-observes, the hypothesis is checked again after, and the rollbacks always run. A journal
-records every step with its outcome and timing, as ``chaos run`` writes journal.json.
+observes, the hypothesis is checked again after, and the rollbacks always run. The journal
+has chaostoolkit-lib's shape (``steady_states`` before and after kept apart, ``run`` for
+the method's actions, ``rollbacks``), every step with its outcome and timing, as
+``chaos run`` writes journal.json.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fixtures.waiting import Observation, WaitTimeout, wait_until
+from fixtures.core.waiting import Observation, WaitTimeout, wait_until
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Action:
 
 
 @dataclass
-class Step:
+class JournalStep:
     phase: str  # hypothesis-before | method | hypothesis-after | rollback
     name: str
     ok: bool
@@ -47,16 +49,26 @@ class Journal:
     title: str
     status: str = "running"  # completed | aborted | failed
     deviated: bool = False
-    steps: list[Step] = field(default_factory=list)
+    steady_states: dict[str, list[JournalStep]] = field(
+        default_factory=lambda: {"before": [], "after": []}
+    )
+    run: list[JournalStep] = field(default_factory=list)
+    rollbacks: list[JournalStep] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
 
-    def failures(self) -> list[Step]:
-        return [s for s in self.steps if not s.ok]
+    def steps(self) -> list[JournalStep]:
+        """Every step in the order the experiment took them."""
+        states = self.steady_states
+        return [*states["before"], *self.run, *states["after"], *self.rollbacks]
+
+    def failures(self) -> list[JournalStep]:
+        return [s for s in self.steps() if not s.ok]
 
     def explain(self) -> str:
         lines = [f"{self.title}: {self.status}" + (", deviated" if self.deviated else "")]
         lines += [
-            f"  [{s.phase}] {s.name}: {'ok' if s.ok else 'FAILED'} - {s.detail}" for s in self.steps
+            f"  [{s.phase}] {s.name}: {'ok' if s.ok else 'FAILED'} - {s.detail}"
+            for s in self.steps()
         ]
         return "\n".join(lines)
 
@@ -64,6 +76,16 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(self), indent=2, default=str))
         return path
+
+
+def timed_step(phase: str, name: str, call: Callable[[], tuple[bool, str]]) -> JournalStep:
+    """Run one step; an exception is its failure, with the exception as its detail."""
+    started = time.monotonic()
+    try:
+        ok, detail = call()
+    except Exception as exc:
+        ok, detail = False, f"{type(exc).__name__}: {exc}"
+    return JournalStep(phase, name, ok, detail, started, time.monotonic() - started)
 
 
 @dataclass
@@ -78,83 +100,48 @@ class Experiment:
     def run(self) -> Journal:
         journal = Journal(self.title)
         try:
-            if not self._hypothesis(journal, "hypothesis-before", timeout=0):
+            if not self._hypothesis(journal, "before", timeout=0):
                 journal.status = "aborted"
                 return journal
             for action in self.method:
-                started = time.monotonic()
-                try:
+
+                def act(action: Action = action) -> tuple[bool, str]:
                     journal.outputs[action.name] = action.run()
-                    journal.steps.append(
-                        Step(
-                            "method", action.name, True, "done", started, time.monotonic() - started
-                        )
-                    )
-                except Exception as exc:
-                    journal.steps.append(
-                        Step(
-                            "method",
-                            action.name,
-                            False,
-                            f"{type(exc).__name__}: {exc}",
-                            started,
-                            time.monotonic() - started,
-                        )
-                    )
+                    return True, "done"
+
+                step = timed_step("method", action.name, act)
+                journal.run.append(step)
+                if not step.ok:
                     journal.status = "failed"
                     return journal
-            journal.deviated = not self._hypothesis(
-                journal, "hypothesis-after", timeout=self.recovery_timeout
-            )
+            journal.deviated = not self._hypothesis(journal, "after", self.recovery_timeout)
             journal.status = "completed"
             return journal
         finally:
             for rollback in self.rollbacks:
-                started = time.monotonic()
-                try:
-                    rollback.run()
-                    journal.steps.append(
-                        Step(
-                            "rollback",
-                            rollback.name,
-                            True,
-                            "done",
-                            started,
-                            time.monotonic() - started,
-                        )
-                    )
-                except Exception as exc:
-                    journal.steps.append(
-                        Step(
-                            "rollback",
-                            rollback.name,
-                            False,
-                            str(exc),
-                            started,
-                            time.monotonic() - started,
-                        )
-                    )
 
-    def _hypothesis(self, journal: Journal, phase: str, timeout: float) -> bool:
+                def undo(rollback: Action = rollback) -> tuple[bool, str]:
+                    rollback.run()
+                    return True, "done"
+
+                journal.rollbacks.append(timed_step("rollback", rollback.name, undo))
+
+    def _hypothesis(self, journal: Journal, when: str, timeout: float) -> bool:
         """Every probe must hold; after the method, each may take up to ``timeout`` to."""
         held = True
         for probe in self.steady_state:
-            started = time.monotonic()
-            try:
-                if timeout:
-                    seen = wait_until(
-                        probe.check, timeout=timeout, interval=1.0, what=probe.name
-                    ).seen
-                    ok = True
-                else:
+
+            def check(probe: Probe = probe) -> tuple[bool, str]:
+                if not timeout:
                     observation = probe.check()
-                    ok, seen = observation.ok, observation.seen
-            except WaitTimeout as exc:
-                ok, seen = False, str(exc)
-            except Exception as exc:
-                ok, seen = False, f"{type(exc).__name__}: {exc}"
-            journal.steps.append(
-                Step(phase, probe.name, ok, seen, started, time.monotonic() - started)
-            )
-            held = held and ok
+                    return observation.ok, observation.seen
+                try:
+                    seen = wait_until(probe.check, timeout=timeout, interval=1.0, what=probe.name)
+                except WaitTimeout as exc:
+                    return False, str(exc)
+                return True, seen.seen
+
+            step = timed_step(f"hypothesis-{when}", probe.name, check)
+            journal.steady_states[when].append(step)
+            held = held and step.ok
         return held

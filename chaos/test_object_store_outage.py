@@ -12,16 +12,17 @@ from dataclasses import dataclass
 
 import pytest
 
-from chaos.conftest import front_door_health, wait_seconds, write_and_read_back
 from chaos.experiment import Action, Experiment, Probe
-from fixtures.http import FrontDoorHttp
-from fixtures.waiting import Observation, wait_until
+from chaos.probes import front_door_health, wait_seconds, write_and_read_back
+from chaos.verdicts import no_call_longer_than, nothing_lost, steady_state_came_back
+from fixtures.core import mlflow_api
+from fixtures.core.frontdoor import FrontDoorHttp
+from fixtures.core.waiting import Observation, wait_until
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive]
 
 PAUSE_SECONDS = 15
 HANG_BOUND_SECONDS = 90
-API = "api/2.0/mlflow-artifacts/artifacts"
 SIZE = 64 * 1024
 
 
@@ -52,7 +53,10 @@ class ArtifactProber:
             put = Put(f"{self.prefix}/probe-{n}.bin", os.urandom(SIZE), time.monotonic())
             try:
                 response = self.http.request(
-                    "PUT", f"{API}/{put.path}", data=put.data, timeout=(5, HANG_BOUND_SECONDS)
+                    "PUT",
+                    mlflow_api.artifact(put.path),
+                    data=put.data,
+                    timeout=(5, HANG_BOUND_SECONDS),
                 )
                 put.status = response.status_code
             except Exception as exc:
@@ -75,7 +79,7 @@ def artifact_round_trip(deployment, prefix: str) -> Probe:
 
     def check() -> Observation:
         data = os.urandom(1024)
-        path = f"{API}/{prefix}/steady-{time.monotonic_ns()}.bin"
+        path = mlflow_api.artifact(f"{prefix}/steady-{time.monotonic_ns()}.bin")
         put = http.request("PUT", path, data=data, timeout=(5, 20))
         got = http.get(path, timeout=(5, 20))
         ok = put.status_code == 200 and got.status_code == 200 and got.content == data
@@ -132,9 +136,8 @@ def test_object_store_pause(chaos_run, deployment, measure):
         prober.stop()
     result = run.finish(journal)
 
-    assert journal.status == "completed", f"{journal.explain()}\naudit: {result.summary()}"
-    assert not journal.deviated, f"steady state did not come back:\n{journal.explain()}"
-    assert not result.lost, f"acknowledged writes lost: {result.lost[:5]} ({result.summary()})"
+    steady_state_came_back(journal, result)
+    nothing_lost(result)
     start, end = window["start"], window["end"]
     metadata_failures = [
         f"{op.kind} {op.id}: {op.error}"
@@ -153,9 +156,7 @@ def test_object_store_pause(chaos_run, deployment, measure):
         "no metadata write both started and was acknowledged while the store was paused: "
         "the server stalled metadata writes too, while only its object store was down"
     )
-    assert run.values["max_op_seconds"] <= HANG_BOUND_SECONDS, (
-        f"a client call took {run.values['max_op_seconds']}s (bound {HANG_BOUND_SECONDS}s)"
-    )
+    no_call_longer_than(run, HANG_BOUND_SECONDS)
     during = [p for p in prober.puts if p.started <= end and p.ended >= start]
     measure("store_pause.artifact_puts_during", len(during))
     measure("store_pause.artifact_puts_failed", sum(p.status != 200 for p in prober.puts))
@@ -175,7 +176,7 @@ def test_object_store_pause(chaos_run, deployment, measure):
 
 def assert_nothing_half_written(deployment, puts: list[Put], prefix: str) -> None:
     """Every listed artifact is whole; every acknowledged one is listed."""
-    listing = deployment.http.get(API, params={"path": f"{prefix}"})
+    listing = deployment.http.get(mlflow_api.ARTIFACTS, params={"path": f"{prefix}"})
     assert listing.status_code == 200, listing.text[:200]
     sizes = {f["path"]: int(f.get("file_size", -1)) for f in listing.json().get("files", [])}
     by_name = {p.path.rsplit("/", 1)[1]: p for p in puts}

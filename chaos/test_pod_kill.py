@@ -11,9 +11,11 @@ import time
 
 import pytest
 
-from chaos.conftest import front_door_health, replicas_ready, wait_seconds, write_and_read_back
+from chaos.audit import in_flight_at_a_kill
 from chaos.experiment import Action, Experiment, Probe
-from fixtures.waiting import Observation, wait_until
+from chaos.probes import front_door_health, replicas_ready, wait_seconds, write_and_read_back
+from chaos.verdicts import nothing_lost, recovered_within, steady_state_came_back
+from fixtures.core.waiting import Observation, wait_until
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive]
 
@@ -31,7 +33,7 @@ def short(name: str) -> str:
 
 
 def controller_for(deployment):
-    controller = deployment.require("replicas", "cannot kill replicas")
+    controller = deployment.require("replica_controller", "cannot kill replicas")
     replicas = controller.list()
     if len(replicas) < 2:
         pytest.skip(f"{len(replicas)} replica(s): pod-kill recovery without loss needs >= 2")
@@ -98,21 +100,10 @@ def kill_experiment(run, deployment, controller, victims: list[str]) -> Experime
     )
 
 
-def in_flight_at_a_kill(op, windows: list[tuple[float, float]]) -> bool:
-    """Whether the call was under way while a replica was being killed."""
-    return any(op.started <= until and op.ended >= since for since, until in windows)
-
-
 def verdict(run, journal, result, failure_budget: int) -> None:
-    assert journal.status == "completed", f"{journal.explain()}\naudit: {result.summary()}"
-    assert not journal.deviated, f"steady state did not come back:\n{journal.explain()}"
-    assert run.values["recovery_seconds"] <= RECOVERY_BOUND_SECONDS, (
-        f"replicas took {run.values['recovery_seconds']}s to be Ready again "
-        f"(bound {RECOVERY_BOUND_SECONDS}s)"
-    )
-    assert not result.lost, (
-        f"{len(result.lost)} acknowledged writes were lost: {result.lost[:5]} ({result.summary()})"
-    )
+    steady_state_came_back(journal, result)
+    recovered_within(run, RECOVERY_BOUND_SECONDS, "replicas were Ready again")
+    nothing_lost(result)
     # A call whose response was streaming from the replica when it died breaks mid-body
     # (IncompleteRead); neither the front door nor MLflow's client retries that, so such
     # calls are counted apart. Every other call must succeed (within the budget).

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from chaos.workload import Op
-from fixtures.plots import Event, Series, timeline
+from fixtures.core.plots import Event, Series, timeline
 
 
 def percentile(values: list[float], fraction: float) -> float | None:

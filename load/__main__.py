@@ -26,16 +26,32 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from fixtures import progress
-from fixtures.errors import SetupError, TargetError
-from fixtures.options import resolve
-from fixtures.reporting import make_run_dir, new_run_id
-from fixtures.waiting import WaitTimeout
+from fixtures.core import progress
+from fixtures.core.errors import SetupError, TargetError
+from fixtures.core.options import (
+    CA_BUNDLE,
+    MLFLOW_VERSION,
+    REPORTS_DIR,
+    OptionSpec,
+    add_arguments,
+    check_pem_file,
+    check_url,
+)
+from fixtures.core.reporting import make_run_dir, new_run_id
+from fixtures.core.waiting import WaitTimeout
+from fixtures.registry import TARGETS, resolve
 from load import shapes, slo
+from load.runner import Workload
 
 EXIT_OK, EXIT_BREACH, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+LOCAL = TARGETS["local"]
+DEFAULT_WORKLOAD = Workload()
+
+
+def local_specs() -> list[OptionSpec]:
+    """The local target's own options, and the server version its image installs."""
+    return [*LOCAL.options.SPECS, MLFLOW_VERSION]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -59,17 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("external", "local"),
         help="local: stand up the local stack for this run (default: external with --host)",
     )
-    where.add_argument("--reports-dir", default="reports", metavar="DIR")
+    where.add_argument("--reports-dir", default=REPORTS_DIR.default, metavar="DIR")
 
     local = parser.add_argument_group("local stack (with --target local)")
-    local.add_argument("--offline", action="store_true", default=None)
-    local.add_argument("--replicas", metavar="N")
-    local.add_argument("--replica-cpus", metavar="CPUS")
-    local.add_argument("--replica-memory", metavar="SIZE")
-    local.add_argument("--server-workers", metavar="N")
-    local.add_argument("--object-store", metavar="KIND")
-    local.add_argument("--build-ca-bundle", metavar="FILE")
-    local.add_argument("--mlflow-version", metavar="X.Y.Z")
+    add_arguments(local.add_argument, local_specs())
 
     shape = parser.add_argument_group("load shape")
     shape.add_argument("--shape", default="steady", help="steady, step or spike")
@@ -79,12 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument("--steps", type=int, default=4, help="stages of the step shape")
 
     mix = parser.add_argument_group("user mix")
-    mix.add_argument("--writer-weight", type=int, default=3)
-    mix.add_argument("--reader-weight", type=int, default=3)
-    mix.add_argument("--artifact-weight", type=int, default=1)
-    mix.add_argument("--wait-min", type=float, default=0.5, help="seconds between tasks")
-    mix.add_argument("--wait-max", type=float, default=2.0)
-    mix.add_argument("--artifact-bytes", type=int, default=4096)
+    mix.add_argument("--writer-weight", type=int, default=DEFAULT_WORKLOAD.writer_weight)
+    mix.add_argument("--reader-weight", type=int, default=DEFAULT_WORKLOAD.reader_weight)
+    mix.add_argument("--artifact-weight", type=int, default=DEFAULT_WORKLOAD.artifact_weight)
+    mix.add_argument(
+        "--wait-min", type=float, default=DEFAULT_WORKLOAD.wait_min, help="seconds between tasks"
+    )
+    mix.add_argument("--wait-max", type=float, default=DEFAULT_WORKLOAD.wait_max)
+    mix.add_argument("--artifact-bytes", type=int, default=DEFAULT_WORKLOAD.artifact_bytes)
 
     gates = parser.add_argument_group("SLO gates")
     gates.add_argument("--max-fail-ratio", type=float, default=0.01, metavar="RATIO")
@@ -145,9 +156,7 @@ def shape_from(args: argparse.Namespace) -> shapes.Shape:
         raise SetupError(f"--shape {args.shape}: {exc}") from None
 
 
-def workload_from(args: argparse.Namespace):
-    from load.runner import Workload
-
+def workload_from(args: argparse.Namespace) -> Workload:
     try:
         return Workload(
             args.writer_weight,
@@ -173,15 +182,15 @@ def check_input(args: argparse.Namespace) -> str:
     if target == "external":
         if not args.host:
             raise SetupError("--target external needs --host URL")
-        parts = urlsplit(args.host)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SetupError(
-                f"--host {args.host!r} is not an http(s) URL", "use https://host[:port][/prefix]"
-            )
+        check_url(args.host, "--host")
     if args.ca_bundle and target == "local":
         raise SetupError("--ca-bundle is for --host; the local stack makes its own CA")
-    if args.ca_bundle and not Path(args.ca_bundle).is_file():
-        raise SetupError(f"--ca-bundle {args.ca_bundle}: no such file", "give a PEM CA file")
+    check_pem_file(args.ca_bundle and Path(args.ca_bundle), CA_BUNDLE.flag)
+    given = [spec.flag for spec in local_specs() if getattr(args, spec.name) is not None]
+    if target != "local" and given:
+        raise SetupError(
+            f"{given[0]} applies to --target local only", "drop it, or add --target local"
+        )
     if args.processes is not None and args.processes < 1:
         raise SetupError(f"--processes {args.processes} must be at least 1")
     if args.expect_workers is not None and args.expect_workers < 1:
@@ -196,19 +205,9 @@ def check_input(args: argparse.Namespace) -> str:
 
 
 def local_options(args: argparse.Namespace):
-    flags = {
-        "target": "local",
-        "reports_dir": args.reports_dir,
-        "offline": args.offline,
-        "replicas": args.replicas,
-        "replica_cpus": args.replica_cpus,
-        "replica_memory": args.replica_memory,
-        "server_workers": args.server_workers,
-        "object_store": args.object_store,
-        "build_ca_bundle": args.build_ca_bundle,
-        "mlflow_version": args.mlflow_version,
-    }
-    return resolve(flags)
+    """The local target's options, resolved by the same rules as `nox -s local`."""
+    flags = {spec.name: getattr(args, spec.name) for spec in local_specs()}
+    return resolve({**flags, "target": "local", "reports_dir": args.reports_dir})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     host = args.host.rstrip("/") if args.host else ""
     ca_bundle = Path(args.ca_bundle) if args.ca_bundle else None
     if options is None:
-        from fixtures.external import check_reachable
+        from fixtures.core.frontdoor import check_reachable
 
         try:
             check_reachable(host, ca_bundle)
@@ -237,16 +236,21 @@ def main(argv: list[str] | None = None) -> int:
     progress.install(None, run_dir / "run.log")
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
-    stack = resources = None
     try:
-        if options is not None:
-            from fixtures.local.stack import LocalStack
-
-            stack = LocalStack(options, run_id, run_dir)
-            deployment = stack.start()
-            host, ca_bundle = deployment.tracking_uri, deployment.ca_bundle
-            resources = deployment.resources
-        return run_load(args, run_id, run_dir, host, ca_bundle, shape, workload, policy, resources)
+        if options is None:
+            return run_load(args, run_id, run_dir, host, ca_bundle, shape, workload, policy)
+        with LOCAL.load()(options, run_id, run_dir) as deployment:
+            return run_load(
+                args,
+                run_id,
+                run_dir,
+                deployment.tracking_uri,
+                deployment.ca_bundle,
+                shape,
+                workload,
+                policy,
+                deployment.resources,
+            )
     except SetupError as exc:
         print(f"error: {exc.line()}", file=sys.stderr)
         return EXIT_INPUT
@@ -259,9 +263,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"interrupted; reports so far in {run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    finally:
-        if stack is not None:
-            stack.stop()
 
 
 def _on_sigterm(signum, frame):  # pragma: no cover - exercised by nox's escalation
@@ -272,8 +273,9 @@ def run_load(
     args, run_id, run_dir, host, ca_bundle, shape, workload, policy, resources=None
 ) -> int:
     """Run locust, judge its CSVs, delete what it created; the exit status."""
-    from fixtures.http import FrontDoorHttp
-    from load import cleanup, report, runner, warmup
+    from fixtures.core.frontdoor import FrontDoorHttp
+    from fixtures.core.janitor import Janitor
+    from load import report, runner, warmup
 
     say = progress.scoped("load")
     plan = runner.LoadPlan(
@@ -314,9 +316,10 @@ def run_load(
             say(f"replicas idle at {idle:.0f}% of their CPU limit after {seconds:.0f}s")
         outcome = runner.run(plan, every_second)
     finally:
-        deleted, problems = cleanup.delete_experiments(http, plan.prefix)
+        janitor = Janitor(http, plan.prefix)
+        deleted = janitor.sweep(registered_models=False)["experiments"]
         say(f"deleted {deleted} experiments named {plan.prefix}*")
-        for problem in problems:
+        for problem in janitor.problems:
             say(f"cleanup problem: {problem}")
         http.close()
     problem = outcome.problem(plan.log)

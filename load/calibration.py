@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fixtures.capabilities import ResourceSample
+from fixtures.core.capabilities import ResourceSample
 
 
 @dataclass

@@ -18,6 +18,7 @@ requests each user makes once are kept apart from them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import random
@@ -29,21 +30,17 @@ import gevent.lock
 import gevent.ssl
 from locust import FastHttpUser, LoadTestShape, events, task
 
+from fixtures.core.mlflow_api import API, ARTIFACTS
 from load import shapes
+from load.runner import Workload
 
-API = "/api/2.0/mlflow"
-ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+WORKLOAD = Workload()  # the defaults of the user mix, defined once in load/runner.py
 DEFAULTS: dict[str, Any] = {
     "mlflow_prefix": None,
     "mlflow_ca_bundle": None,
     "mlflow_shape": "steady",
     "mlflow_steps": 4,
-    "mlflow_writer_weight": 3,
-    "mlflow_reader_weight": 3,
-    "mlflow_artifact_weight": 1,
-    "mlflow_wait_min": 0.5,
-    "mlflow_wait_max": 2.0,
-    "mlflow_artifact_bytes": 4096,
+    **{f"mlflow_{f.name}": getattr(WORKLOAD, f.name) for f in dataclasses.fields(Workload)},
 }
 USER_WEIGHTS = {
     "TrackingWriter": "mlflow_writer_weight",
@@ -63,13 +60,17 @@ def _add_arguments(parser) -> None:
     group.add_argument(
         "--mlflow-ca-bundle", default=None, help="PEM CA bundle to verify the server's TLS"
     )
-    group.add_argument("--mlflow-shape", default="steady", choices=shapes.SHAPES)
-    group.add_argument("--mlflow-steps", type=int, default=4, help="stages of the step shape")
-    for option, weight in (("writer", 3), ("reader", 3), ("artifact", 1)):
-        group.add_argument(f"--mlflow-{option}-weight", type=int, default=weight)
-    group.add_argument("--mlflow-wait-min", type=float, default=0.5, help="seconds")
-    group.add_argument("--mlflow-wait-max", type=float, default=2.0, help="seconds")
-    group.add_argument("--mlflow-artifact-bytes", type=int, default=4096)
+    group.add_argument("--mlflow-shape", default="steady", choices=tuple(shapes.SHAPES))
+    group.add_argument(
+        "--mlflow-steps",
+        type=int,
+        default=DEFAULTS["mlflow_steps"],
+        help="stages of the step shape",
+    )
+    for field in dataclasses.fields(Workload):
+        name = f"mlflow_{field.name}"
+        kind = type(DEFAULTS[name])
+        group.add_argument("--" + name.replace("_", "-"), type=kind, default=DEFAULTS[name])
 
 
 def setting(environment, name: str) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fixtures.plots import Series, timeline
+from fixtures.core.plots import Series, timeline
 from load import slo
 from load.runner import LoadResult
 

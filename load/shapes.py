@@ -18,7 +18,6 @@ import re
 from dataclasses import dataclass
 
 Tick = tuple[int, float] | None
-SHAPES = ("steady", "step", "spike")
 
 
 class ShapeError(ValueError):
@@ -42,10 +41,14 @@ class Shape:
             raise ShapeError(f"duration must be above 0 seconds (got {self.duration})")
 
     def tick(self, run_time: float) -> Tick:
-        raise NotImplementedError
+        """locust's contract: (users, spawn rate) of the stage under way, None after the last."""
+        for end, users in self.stages():
+            if run_time < end:
+                return users, self.spawn_rate
+        return None
 
     def stages(self) -> list[tuple[float, int]]:
-        """(end second, users) of each stage, for reports and the ramp check."""
+        """(end second, users) of each stage, for ticks, reports and the ramp check."""
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -75,9 +78,6 @@ class Steady(Shape):
 
     def stages(self) -> list[tuple[float, int]]:
         return [(self.duration, self.users)]
-
-    def tick(self, run_time: float) -> Tick:
-        return (self.users, self.spawn_rate) if run_time < self.duration else None
 
 
 @dataclass(frozen=True)
@@ -112,12 +112,6 @@ class Step(Shape):
         """Second at which the top stage begins (its users are spawned by then + ramp)."""
         return self.step_seconds * (self.steps - 1)
 
-    def tick(self, run_time: float) -> Tick:
-        for end, users in self.stages():
-            if run_time < end:
-                return users, self.spawn_rate
-        return None
-
 
 @dataclass(frozen=True)
 class Spike(Shape):
@@ -143,22 +137,17 @@ class Spike(Shape):
         third = self.duration / 3
         return [(third, self.base_users), (2 * third, self.users), (self.duration, self.base_users)]
 
-    def tick(self, run_time: float) -> Tick:
-        for end, users in self.stages():
-            if run_time < end:
-                return users, self.spawn_rate
-        return None
+
+SHAPES: dict[str, type[Shape]] = {"steady": Steady, "step": Step, "spike": Spike}
 
 
 def make_shape(name: str, users: int, spawn_rate: float, duration: float, steps: int = 4) -> Shape:
     """Build a shape by name, or raise ShapeError saying what is wrong."""
-    if name == "steady":
-        return Steady(users, spawn_rate, duration)
+    if name not in SHAPES:
+        raise ShapeError(f"unknown shape {name!r}; use one of {', '.join(SHAPES)}")
     if name == "step":
         return Step(users, spawn_rate, duration, steps)
-    if name == "spike":
-        return Spike(users, spawn_rate, duration)
-    raise ShapeError(f"unknown shape {name!r}; use one of {', '.join(SHAPES)}")
+    return SHAPES[name](users, spawn_rate, duration)
 
 
 _SPAN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")

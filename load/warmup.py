@@ -17,12 +17,10 @@ import os
 import time
 from collections.abc import Callable
 
-from fixtures.http import FrontDoorHttp
-from fixtures.waiting import Observation, wait_until
+from fixtures.core import mlflow_api as api
+from fixtures.core.frontdoor import FrontDoorHttp
+from fixtures.core.waiting import Observation, wait_until
 from load import calibration as calc
-
-API = "api/2.0/mlflow"
-ARTIFACTS = "api/2.0/mlflow-artifacts/artifacts"
 
 
 def warm_up(http: FrontDoorHttp, experiment_name: str, rounds: int = 12) -> tuple[float, int]:
@@ -42,7 +40,7 @@ def warm_up(http: FrontDoorHttp, experiment_name: str, rounds: int = 12) -> tupl
             return None
         return response
 
-    created = call("POST", f"{API}/experiments/create", json={"name": experiment_name})
+    created = call("POST", api.CREATE_EXPERIMENT, json={"name": experiment_name})
     if created is None:
         return time.monotonic() - started, failed
     experiment_id = created.json()["experiment_id"]
@@ -50,18 +48,18 @@ def warm_up(http: FrontDoorHttp, experiment_name: str, rounds: int = 12) -> tupl
         stamp = int(time.time() * 1000)
         run = call(
             "POST",
-            f"{API}/runs/create",
+            api.CREATE_RUN,
             json={"experiment_id": experiment_id, "start_time": stamp, "run_name": "warm-up"},
         )
         if run is None:
             continue
         run_id = run.json()["run"]["info"]["run_id"]
         metric = {"key": "loss", "value": 1.0, "timestamp": stamp, "step": index}
-        call("POST", f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": [metric]})
-        call("POST", f"{API}/runs/update", json={"run_id": run_id, "status": "FINISHED"})
-        call("POST", f"{API}/runs/search", json={"experiment_ids": [experiment_id]})
-        call("GET", f"{API}/metrics/get-history", params={"run_id": run_id, "metric_key": "loss"})
-        path = f"{ARTIFACTS}/{experiment_id}/{run_id}/artifacts/warm-up.bin"
+        call("POST", api.LOG_BATCH, json={"run_id": run_id, "metrics": [metric]})
+        call("POST", api.UPDATE_RUN, json={"run_id": run_id, "status": "FINISHED"})
+        call("POST", api.SEARCH_RUNS, json={"experiment_ids": [experiment_id]})
+        call("GET", api.METRIC_HISTORY, params={"run_id": run_id, "metric_key": "loss"})
+        path = api.artifact(f"{experiment_id}/{run_id}/artifacts/warm-up.bin")
         call("PUT", path, data=os.urandom(1024))
         call("GET", path)
         call("GET", "/")

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.client_process import credential_leaks, run_client
+from fixtures.core.client_process import credential_leaks, run_client
+from fixtures.core.mlflow_api import ARTIFACTS
 
 pytestmark = pytest.mark.acceptance
 
-API = "api/2.0/mlflow-artifacts/artifacts"
 CHUNK = 4 * 2**20
 
 
@@ -187,7 +187,7 @@ def test_large_artifact_streams_both_ways(
 
 def test_raw_proxy_api_put_get_list_delete(deployment, artifact_run):
     experiment_id, run_id = artifact_run
-    base = f"{API}/{bucket_key(experiment_id, run_id, 'raw')}"
+    base = f"{ARTIFACTS}/{bucket_key(experiment_id, run_id, 'raw')}"
     http = deployment.http
     payloads = {"data.json": b'{"a": 1}', "sub/page.html": b"<script>alert(1)</script>"}
     for rel, data in payloads.items():
@@ -205,7 +205,7 @@ def test_raw_proxy_api_put_get_list_delete(deployment, artifact_run):
     assert http.get(f"{base}/data.json").headers["Content-Type"].startswith("text/plain")
     assert http.get(f"{base}/sub/page.html").headers["Content-Type"].startswith("text/html")
 
-    listing = http.get(API, params={"path": bucket_key(experiment_id, run_id, "raw")})
+    listing = http.get(ARTIFACTS, params={"path": bucket_key(experiment_id, run_id, "raw")})
     assert listing.status_code == 200, listing.text
     entries = {f["path"]: f.get("is_dir", False) for f in listing.json().get("files", [])}
     assert entries == {"data.json": False, "sub": True}, entries
@@ -220,7 +220,7 @@ def test_raw_proxy_api_put_get_list_delete(deployment, artifact_run):
         assert key not in deployment.object_store.list(key), "DELETE left the object in the bucket"
 
 
-# Payloads follow the artifacts API root, which maps to the destination (bucket/prefix);
+# Payloads follow the artifacts ARTIFACTS root, which maps to the destination (bucket/prefix);
 # {canary} is an object planted at the bucket root, outside the destination, and {exp} is
 # an experiment folder. Backslashes are not separators on the server (Linux) or in a bucket:
 # they may be accepted as part of a name, but must stay inside the destination.
@@ -252,10 +252,10 @@ def test_path_traversal_is_refused(deployment, artifact_run, template):
         before = store.bucket_keys()
     try:
         answers = {
-            "upload": deployment.http.send_raw("PUT", f"{API}/{payload}", b"x"),
-            "download": deployment.http.send_raw("GET", f"{API}/{payload}"),
-            "list": deployment.http.send_raw("GET", f"{API}?path={payload}"),
-            "delete": deployment.http.send_raw("DELETE", f"{API}/{payload}"),
+            "upload": deployment.http.send_raw("PUT", f"{ARTIFACTS}/{payload}", b"x"),
+            "download": deployment.http.send_raw("GET", f"{ARTIFACTS}/{payload}"),
+            "list": deployment.http.send_raw("GET", f"{ARTIFACTS}?path={payload}"),
+            "delete": deployment.http.send_raw("DELETE", f"{ARTIFACTS}/{payload}"),
         }
         # Refused: 4xx, or a redirect (nothing was done; it is not followed).
         accepted = {

@@ -45,7 +45,7 @@ def test_mlflow_client_reaches_the_server(deployment):
 
 
 def test_each_replica_answers(deployment):
-    controller = deployment.require("replicas", "cannot reach replicas one by one")
+    controller = deployment.require("replica_controller", "cannot reach replicas one by one")
     replicas = controller.list()
     assert replicas, "the replica controller lists no server replicas"
     not_ready = [f"{r.name}: {r.detail}" for r in replicas if not r.ready]

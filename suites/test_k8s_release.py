@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fixtures.k8s.release_info import CONTAINER, MIGRATION_CONTAINER, Release
+from fixtures.k8s.chart import CONTAINER, MIGRATION_CONTAINER, Release
 from fixtures.k8s.replicas import pod_is_ready
 
 pytestmark = pytest.mark.k8s
@@ -25,7 +25,7 @@ UPGRADE_REPLICAS = 3  # maxSurge 100 %: three new pods run their migration init 
 
 
 def kubernetes(deployment):
-    access = getattr(deployment, "kubernetes", None)
+    access = deployment.kubernetes
     if access is None:
         pytest.skip(f"{deployment.label} is not a Kubernetes target (--target kind or gke)")
     return access

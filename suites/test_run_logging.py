@@ -19,6 +19,8 @@ import pytest
 from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
+from fixtures.core import mlflow_api
+
 pytestmark = pytest.mark.acceptance
 
 MAX_FLOAT = 1.7976931348623157e308
@@ -170,7 +172,7 @@ def test_metric_history_comes_back_in_step_order_and_paginates(deployment, clien
         params = {"run_id": run_id, "metric_key": "curve", "max_results": 10}
         if token:
             params["page_token"] = token
-        response = deployment.http.get("/api/2.0/mlflow/metrics/get-history", params=params)
+        response = deployment.http.get(mlflow_api.METRIC_HISTORY, params=params)
         assert response.status_code == 200, response.text
         body = response.json()
         pages.append([m["step"] for m in body.get("metrics", [])])
@@ -214,7 +216,7 @@ def test_metric_history_comes_back_in_step_order_and_paginates(deployment, clien
 def test_validation_errors_are_4xx_with_mlflow_error_code(
     deployment, endpoint, payload, status, error_code
 ):
-    response = deployment.http.post(f"/api/2.0/mlflow/{endpoint}", json=payload)
+    response = deployment.http.post(f"{mlflow_api.API}/{endpoint}", json=payload)
     assert response.status_code == status, (
         f"POST {endpoint} {payload}: expected HTTP {status} {error_code}, got "
         f"{response.status_code}: {response.text[:300]}"
@@ -344,9 +346,6 @@ def test_schema_is_at_the_head_this_mlflow_expects(deployment):
     )
 
 
-SEARCH_EXPERIMENTS = "/api/2.0/mlflow/experiments/search"
-
-
 def test_server_connections_fit_max_connections(deployment, measure):
     """Under a burst of concurrent requests, the servers' open DB connections stay well
     below max_connections; each worker's pool may open up to pool_size + max_overflow."""
@@ -368,7 +367,7 @@ def test_server_connections_fit_max_connections(deployment, measure):
         # database refuses connections, and this must stay bounded.
         while not stop.is_set():
             response = deployment.http.post(
-                SEARCH_EXPERIMENTS, json={"max_results": 5}, timeout=(5, 30)
+                mlflow_api.SEARCH_EXPERIMENTS, json={"max_results": 5}, timeout=(5, 30)
             )
             with lock:
                 answers[response.status_code] += 1
@@ -400,8 +399,8 @@ def test_server_connections_fit_max_connections(deployment, measure):
     errors = {code: n for code, n in answers.items() if code != 200}
     assert not errors, f"the burst's searches were not all served: {answers[200]} OK, {errors}"
     assert answers[200], "the burst sent no search that was answered"
-    if deployment.replicas is not None and deployment.server_workers:
-        replicas = len(deployment.replicas.list())
+    if deployment.replica_controller is not None and deployment.server_workers:
+        replicas = len(deployment.replica_controller.list())
         worst_case = replicas * deployment.server_workers * (5 + 10)  # SQLAlchemy defaults
         measure("run_logging.db_connections_worst_case", worst_case)
         assert worst_case <= max_connections, (
@@ -414,34 +413,26 @@ def test_idle_connections_closed_by_the_database_are_replaced(deployment, client
     """The DB closes connections idle past wait_timeout; the next request must still work
     (MLflow's pool pre-ping), not fail with 'MySQL server has gone away'."""
     db = deployment.require("database", "cannot change wait_timeout")
-    if not getattr(db, "admin", False):
-        pytest.skip("needs admin rights on the database to lower wait_timeout (local target)")
-    from fixtures.waiting import Observation, wait_until
+    if not db.admin:
+        pytest.skip(
+            f"{deployment.label}: the database verifier may not change wait_timeout (needs a "
+            "database the run made itself)"
+        )
+    from fixtures.core.waiting import Observation, wait_until
 
     previous = int(db.query("SELECT @@GLOBAL.wait_timeout AS t")[0]["t"])
     idle_timeout = 3
     db.query(f"SET GLOBAL wait_timeout = {idle_timeout}")
     try:
         # Replace the pooled connections with ones that inherit the short timeout.
-        for row in db.query(
-            "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = %s",
-            (db.server_user,),
-        ):
-            db.query(f"KILL {int(row['id'])}")
+        db.kill_server_sessions()
         for _ in range(20):
             client.search_experiments(max_results=1)
-        sessions = {
-            int(r["id"])
-            for r in db.query(
-                "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = %s",
-                (db.server_user,),
-            )
-        }
+        sessions = db.session_ids(db.server_user)
         assert sessions, "the servers hold no DB connection after 20 requests"
 
         def idle_ones_closed() -> Observation:
-            rows = db.query("SELECT ID AS id FROM information_schema.PROCESSLIST")
-            left = sessions & {int(r["id"]) for r in rows}
+            left = sessions & db.session_ids()
             return Observation(not left, f"{len(left)} of {len(sessions)} still open")
 
         started = time.monotonic()
@@ -454,7 +445,7 @@ def test_idle_connections_closed_by_the_database_are_replaced(deployment, client
         measure("run_logging.idle_close_seconds", round(time.monotonic() - started, 1))
         # Plain HTTP, no client retries: a retry would hide the failure being looked for.
         answers = [
-            deployment.http.post("/api/2.0/mlflow/experiments/search", json={"max_results": 1})
+            deployment.http.post(mlflow_api.SEARCH_EXPERIMENTS, json={"max_results": 1})
             for _ in range(10)
         ]
         failures = [f"{a.status_code}: {a.text[:200]}" for a in answers if a.status_code != 200]

@@ -8,13 +8,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from fixtures import redaction
+from fixtures.core import mlflow_api, redaction
 
 pytestmark = pytest.mark.acceptance
 
 FORGED_HOST = "evil.example.com"
 FOREIGN_ORIGIN = "https://evil.example.com"
-SEARCH = "/api/2.0/mlflow/experiments/search"
+SEARCH = mlflow_api.SEARCH_EXPERIMENTS
 STACK_TRACE_MARKERS = ("Traceback (most recent call last)", 'File "/')
 DRIVER_MARKERS = ("pymysql.err", "sqlalchemy.exc", "[SQL: ", "psycopg2.")
 
@@ -42,7 +42,7 @@ def test_forged_host_gets_403_on_the_api_while_health_answers(deployment):
 
 
 def test_each_replica_refuses_a_forged_host(deployment):
-    controller = deployment.require("replicas", "cannot reach replicas one by one")
+    controller = deployment.require("replica_controller", "cannot reach replicas one by one")
     for replica in controller.list():
         api = controller.request(
             replica.name, f"{SEARCH}?max_results=1", headers={"Host": FORGED_HOST}
@@ -101,16 +101,16 @@ def test_foreign_cors_origin_is_refused_and_own_origin_allowed(deployment):
 ERROR_PROBES = [
     (
         "POST",
-        "/api/2.0/mlflow/runs/create",
+        mlflow_api.CREATE_RUN,
         {"data": b"{not json", "headers": {"Content-Type": "application/json"}},
     ),
-    ("GET", "/api/2.0/mlflow/no-such-endpoint", {}),
-    ("GET", "/api/2.0/mlflow/runs/get", {"params": {"run_id": "0" * 32}}),
-    ("GET", "/api/2.0/mlflow-artifacts/artifacts/0/no-such-file.txt", {}),
+    ("GET", f"{mlflow_api.API}/no-such-endpoint", {}),
+    ("GET", f"{mlflow_api.API}/runs/get", {"params": {"run_id": "0" * 32}}),
+    ("GET", mlflow_api.artifact("0/no-such-file.txt"), {}),
     ("GET", "/get-artifact", {"params": {"path": "../../etc/passwd", "run_uuid": "0" * 32}}),
     (
         "POST",
-        "/api/2.0/mlflow/runs/search",
+        mlflow_api.SEARCH_RUNS,
         {"json": {"experiment_ids": ["0"], "filter": "metrics.x >>> 1"}},
     ),
     ("POST", "/graphql", {"json": {"query": "{ nonsense"}}),

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 from cryptography import x509
 
-from fixtures.client_process import ClientProcessError, run_client
+from fixtures.core.client_process import ClientProcessError, run_client
+from fixtures.core.tls import evaluate_certificate
 
 pytestmark = pytest.mark.acceptance
 
@@ -156,8 +157,6 @@ def test_certificate_was_issued_as_declared(deployment, served_certificate):
         "certificates", "no certificate issuer to inspect (cert-manager)"
     )
     from cryptography.hazmat.primitives.serialization import Encoding
-
-    from fixtures.k8s.certificates import evaluate_certificate
 
     status = inspector.status()
     served_pem = served_certificate.public_bytes(Encoding.PEM).decode()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from fixtures.errors import SetupError
-from fixtures.local.breaks import BREAKS, nginx_config, parse, sitecustomize
+from fixtures.core.errors import SetupError
+from fixtures.targets.local.breaks import BREAKS, BrokenStack, parse
+from fixtures.targets.local.stack import NGINX_TEMPLATE
 
-NGINX_CONF = (Path(__file__).resolve().parent.parent / "fixtures/local/nginx.conf").read_text()
+NGINX_CONF = NGINX_TEMPLATE.read_text()
 
 
 @pytest.mark.parametrize(
@@ -22,7 +21,7 @@ NGINX_CONF = (Path(__file__).resolve().parent.parent / "fixtures/local/nginx.con
     ],
 )
 def test_front_door_breaks_change_the_real_config(name, gone, added):
-    broken = nginx_config(NGINX_CONF, frozenset([name]))
+    broken = parse(name).nginx(NGINX_CONF)
     if gone:
         assert gone not in broken
     if added:
@@ -33,17 +32,18 @@ def test_front_door_breaks_change_the_real_config(name, gone, added):
 def test_a_break_whose_anchor_drifted_stops_the_run():
     drifted = NGINX_CONF.replace("ssl_protocols TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1.3;")
     with pytest.raises(SetupError, match="break legacy-tls cannot apply"):
-        nginx_config(drifted, frozenset(["legacy-tls"]))
+        parse("legacy-tls").nginx(drifted)
 
 
 def test_unknown_break_names_are_refused_with_the_choices():
     with pytest.raises(SetupError, match="unknown break nope") as error:
         parse("no-hsts,nope")
     assert "no-hsts" in error.value.line()
-    assert parse(None) == frozenset()
+    assert parse(None) == BrokenStack()
+    assert not parse(None)
 
 
 def test_server_side_breaks_compile():
-    code = sitecustomize(frozenset(BREAKS))
+    code = BrokenStack(frozenset(BREAKS)).sitecustomize()
     assert code is not None
     compile(code, "sitecustomize.py", "exec")

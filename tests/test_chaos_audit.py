@@ -6,14 +6,17 @@ acknowledged runs and metrics are simply not there when read back.
 
 from __future__ import annotations
 
+import json
+import tempfile
+from pathlib import Path
 from types import SimpleNamespace
 
 from mlflow.exceptions import MlflowException
 
-from chaos.audit import audit
+from chaos.audit import audit, in_flight_at_a_kill
 from chaos.experiment import Action, Experiment, Probe
 from chaos.workload import OP_TAG, Op
-from fixtures.waiting import Observation
+from fixtures.core.waiting import Observation
 
 
 def run(run_id, op_id, params=None, tags=None, status="RUNNING"):
@@ -124,6 +127,28 @@ def test_experiment_reports_deviation_after_the_fault():
     assert "[hypothesis-after] health: FAILED" in journal.explain()
 
 
+def test_journal_keeps_the_steady_states_before_and_after_apart():
+    """chaostoolkit-lib's journal shape: steady_states.before/after, run, rollbacks."""
+    state = {"healthy": True}
+    journal = Experiment(
+        "recovers",
+        steady_state=[Probe("health", lambda: Observation(state["healthy"], str(state)))],
+        method=[Action("flap", lambda: state.update(healthy=True))],
+        rollbacks=[Action("undo", lambda: None)],
+    ).run()
+    written = json.loads(journal.write(Path(tempfile.mkdtemp()) / "j.json").read_text())
+    assert [s["phase"] for s in written["steady_states"]["before"]] == ["hypothesis-before"]
+    assert [s["phase"] for s in written["steady_states"]["after"]] == ["hypothesis-after"]
+    assert [s["name"] for s in written["run"]] == ["flap"]
+    assert [s["name"] for s in written["rollbacks"]] == ["undo"]
+    assert [s.phase for s in journal.steps()] == [
+        "hypothesis-before",
+        "method",
+        "hypothesis-after",
+        "rollback",
+    ]
+
+
 def test_audit_loses_artifacts_missing_or_truncated_in_the_listing():
     ops = [
         op("w0-1", "create_run", run_id="r1"),
@@ -144,8 +169,6 @@ def test_audit_loses_artifacts_missing_or_truncated_in_the_listing():
 
 
 def test_only_calls_under_way_during_a_kill_count_as_in_flight():
-    from chaos.test_pod_kill import in_flight_at_a_kill
-
     windows = [(10.0, 11.0), (30.0, 30.5)]
     during = Op("b", 0, "log_param", 9.5, 10.2, False, "IncompleteRead")
     started_inside = Op("c", 0, "log_param", 30.2, 31.0, False, "IncompleteRead")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import socket
 
-from fixtures.local.cleanup import OWNER_HOST, OWNER_PID, RUN, reap_stale, run_labels
+from fixtures.core.labels import OWNER_HOST, OWNER_PID, RUN, run_labels
+from fixtures.docker.runs import reap_stale
 
 
 class FakeContainer:

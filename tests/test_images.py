@@ -7,9 +7,9 @@ import shutil
 import docker.errors
 import pytest
 
-from fixtures.errors import SetupError
-from fixtures.local import images
-from fixtures.local.images import (
+from fixtures.core.errors import SetupError
+from fixtures.docker import images
+from fixtures.docker.images import (
     Bootstrap,
     Build,
     ImageProvider,

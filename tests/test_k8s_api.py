@@ -10,6 +10,7 @@ from typing import ClassVar
 import pytest
 
 from fixtures.k8s.api import KubeApi, KubeError, pod_proxy_path
+from tests.k8s_fakes import FakeKube
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):
@@ -86,3 +87,12 @@ def test_raw_returns_any_status_and_forwards_headers(api):
 def test_delete_sends_the_body(api):
     api.send("DELETE", "/api/v1/namespaces/m/pods/p-1", {"gracePeriodSeconds": 0})
     assert Recorder.seen[-1]["body"] == {"gracePeriodSeconds": 0}
+
+
+def test_fake_serves_copies_and_404s():
+    fake = FakeKube({"/a": {"x": [1]}})
+    fake.get("/a")["x"].append(2)
+    assert fake.get("/a") == {"x": [1]}
+    with pytest.raises(KubeError) as caught:
+        fake.get("/missing")
+    assert caught.value.status == 404

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.capabilities import AutoscalerObserver
-from fixtures.k8s.autoscaler import HpaObserver, evaluate_scale_out, summarize_hpa
-from fixtures.k8s.release_info import Release
-from tests.test_k8s_fakes import FakeKube, load
+from fixtures.core.capabilities import AutoscalerObserver
+from fixtures.k8s.autoscaler import HpaObserver, summarize_hpa
+from fixtures.k8s.chart import Release
+from load.autoscaling import evaluate_scale_out
+from tests.k8s_fakes import FakeKube, load
 
 
 def timeline(name: str) -> list[dict]:

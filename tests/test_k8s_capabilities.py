@@ -7,14 +7,14 @@ import datetime as dt
 import kubernetes_validate
 import pytest
 
-from fixtures.capabilities import DiagnosticsCollector, ReplicaController, ResourceSampler
+from fixtures.core.capabilities import DiagnosticsCollector, ReplicaController, ResourceSampler
+from fixtures.core.redaction import register
+from fixtures.core.waiting import WaitTimeout
+from fixtures.k8s.chart import Release, chart_fullname
 from fixtures.k8s.diagnostics import KubeDiagnostics
-from fixtures.k8s.release_info import Release, chart_fullname
 from fixtures.k8s.replicas import PodReplicaController
 from fixtures.k8s.resources import MetricsApiSampler, cpu_cores, memory_bytes
-from fixtures.redaction import register
-from fixtures.waiting import WaitTimeout
-from tests.test_k8s_fakes import FakeKube, load, release_routes
+from tests.k8s_fakes import FakeKube, load, release_routes
 
 RELEASE = Release("mlflow", "mlflow")
 READY, CRASHING = "mlflow-6c9f8d7b5-x2kqp", "mlflow-6c9f8d7b5-zt9lm"

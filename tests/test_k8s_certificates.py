@@ -7,15 +7,15 @@ import datetime as dt
 
 import pytest
 
-from fixtures.capabilities import CertificateInspector
+from fixtures.core.capabilities import CertificateInspector
+from fixtures.core.tls import evaluate_certificate
 from fixtures.k8s.certificates import (
     CertManagerInspector,
-    evaluate_certificate,
     expected_issuer_from_ingress,
     summarize_certificate,
 )
-from fixtures.k8s.release_info import Release
-from tests.test_k8s_fakes import DATA, FakeKube, load, release_routes
+from fixtures.k8s.chart import Release
+from tests.k8s_fakes import DATA, FakeKube, load, release_routes
 
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)  # between notBefore and renewalTime
 ISSUER = "ClusterIssuer/mlflow-acc-ca"

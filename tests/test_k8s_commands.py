@@ -8,28 +8,11 @@ import yaml
 
 from fixtures.k8s import commands
 from fixtures.k8s.addons import addon_commands, issuer_manifests
+from fixtures.k8s.chart import Release
 from fixtures.k8s.release import run_values
-from fixtures.k8s.release_info import Release
-from fixtures.k8s.standins import StandIns, server_env
+from tests.k8s_fakes import backends
 
-KIND = commands.Kube(Path("/tmp/kc"), "kind-mlflow-acc")
-
-
-def stand_ins(kind: str) -> StandIns:
-    host = f"mlflow-acc-r1-{kind}"
-    return StandIns(
-        db_host="mlflow-acc-r1-mysql",
-        db_password="pw-123456",
-        db_root_password="root-123456",
-        store_kind=kind,
-        store_host=host,
-        store_port=4443 if kind == "fake-gcs" else 9000,
-        destination="",
-        server_env=server_env(kind, host),
-        s3_credentials={}
-        if kind == "fake-gcs"
-        else {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"},
-    )
+KIND = commands.KubeContext(Path("/tmp/kc"), "kind-mlflow-acc")
 
 
 def test_release_install_with_layered_values_on_kind():
@@ -62,7 +45,7 @@ def test_chart_source_forms(tmp_path):
 
 
 def test_existing_cluster_commands_use_the_given_context_and_default_kubeconfig():
-    gke = commands.Kube(None, "gke_proj_europe-west1_staging")
+    gke = commands.KubeContext(None, "gke_proj_europe-west1_staging")
     assert commands.helm_uninstall("mlflow-up", "mlflow", gke) == [
         "helm", "uninstall", "mlflow-up", "--namespace", "mlflow", "--ignore-not-found",
         "--wait", "--timeout", "5m", "--kube-context", "gke_proj_europe-west1_staging",
@@ -128,7 +111,7 @@ def test_ca_issuer_chain_follows_cert_manager_bootstrap():
 def test_run_values_for_minio_use_s3_and_a_secret():
     values = run_values(
         Release("mlflow", "acc"),
-        stand_ins("minio"),
+        backends("minio"),
         image_tag="3.15.1",
         workers=2,
         extra_hosts=["127.0.0.1:*"],
@@ -152,7 +135,7 @@ def test_run_values_for_minio_use_s3_and_a_secret():
 def test_run_values_for_fake_gcs_use_gs_and_the_emulator():
     values = run_values(
         Release("mlflow", "mlflow"),
-        stand_ins("fake-gcs"),
+        backends("fake-gcs"),
         image_tag="3.15.1",
         workers=2,
         extra_hosts=[],

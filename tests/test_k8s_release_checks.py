@@ -13,9 +13,9 @@ import pytest
 
 from fixtures.k8s import commands
 from fixtures.k8s.access import KubernetesAccess
-from fixtures.k8s.release_info import Release
+from fixtures.k8s.chart import Release
 from suites import test_k8s_release as checks
-from tests.test_k8s_fakes import FakeKube, load, release_routes
+from tests.k8s_fakes import FakeKube, load, release_routes
 
 RELEASE = Release("mlflow", "mlflow")
 PODS = "/api/v1/namespaces/mlflow/pods"
@@ -30,7 +30,7 @@ def deployment_with(routes: dict) -> SimpleNamespace:
     access = KubernetesAccess(
         api=FakeKube(routes),
         release=RELEASE,
-        kube=commands.Kube(),
+        kube=commands.KubeContext(),
         chart=commands.chart_source(None),
         values_files=[],
         workdir=Path("."),

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.errors import SetupError
+from fixtures.core.errors import SetupError
 from fixtures.k8s import prereqs, shell
-from fixtures.k8s.cluster_target import ClusterTarget, front_door_from_ingress, image_tag
-from fixtures.k8s.kind_target import KindTarget, check_chart
-from fixtures.options import Options
-from tests.test_k8s_fakes import load
+from fixtures.k8s.commands import check_chart
+from fixtures.registry import options_for
+from fixtures.targets.cluster.target import ClusterTarget, front_door_from_ingress, image_tag
+from fixtures.targets.kind.target import KindTarget
+from tests.k8s_fakes import load
 
 ALL_TOOLS = {
     "docker": "/usr/bin/docker",
@@ -51,7 +52,7 @@ def test_a_missing_tool_is_named_with_how_to_install_it(monkeypatch, tmp_path, m
         shell.shutil, "which", lambda name: None if name == missing else ALL_TOOLS[name]
     )
     with pytest.raises(SetupError) as failure:
-        KindTarget(Options(target="kind"), "r1", tmp_path).check()
+        KindTarget(options_for("kind"), "r1", tmp_path).check()
     line = one_line(failure.value)
     assert line.startswith(f"{missing} is not on PATH: install ")
 
@@ -61,7 +62,7 @@ def test_no_docker_engine_fails_with_one_line(monkeypatch, tmp_path):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
     started = time.monotonic()
     with pytest.raises(SetupError) as failure:
-        KindTarget(Options(target="kind"), "r1", tmp_path).check()
+        KindTarget(options_for("kind"), "r1", tmp_path).check()
     assert one_line(failure.value).startswith("no Docker engine reachable")
     assert time.monotonic() - started < 30
 
@@ -71,13 +72,14 @@ def test_missing_values_file_fails_with_one_line(monkeypatch, tmp_path):
 
     monkeypatch.setattr(shell.shutil, "which", ALL_TOOLS.get)
     monkeypatch.setattr(
-        "fixtures.local.stack.docker_client", lambda: type("D", (), {"close": lambda self: None})()
+        "fixtures.targets.kind.target.docker_client",
+        lambda: type("D", (), {"close": lambda self: None})(),
     )
     (tmp_path / "values").mkdir()
     (tmp_path / "values" / "base.yaml").write_text("{}\n")
     monkeypatch.setattr(release, "VALUES_DIR", tmp_path / "values")
     with pytest.raises(SetupError) as failure:
-        KindTarget(Options(target="kind"), "r1", tmp_path).check()
+        KindTarget(options_for("kind"), "r1", tmp_path).check()
     assert one_line(failure.value) == (
         f"values file {tmp_path}/values/kind.yaml: no such file: "
         "restore values/ from the repository"
@@ -87,12 +89,13 @@ def test_missing_values_file_fails_with_one_line(monkeypatch, tmp_path):
 def test_kind_config_without_name_fails_with_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(shell.shutil, "which", ALL_TOOLS.get)
     monkeypatch.setattr(
-        "fixtures.local.stack.docker_client", lambda: type("D", (), {"close": lambda self: None})()
+        "fixtures.targets.kind.target.docker_client",
+        lambda: type("D", (), {"close": lambda self: None})(),
     )
     config = tmp_path / "kind.yaml"
     config.write_text("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n")
     with pytest.raises(SetupError) as failure:
-        KindTarget(Options(target="kind"), "r1", tmp_path, config=config).check()
+        KindTarget(options_for("kind"), "r1", tmp_path, config=config).check()
     assert "has no top-level name:" in one_line(failure.value)
 
 
@@ -106,7 +109,7 @@ def test_missing_chart_path_fails_with_one_line(tmp_path):
 def test_unknown_context_lists_the_known_ones(tmp_path):
     config = kubeconfig(tmp_path, "https://127.0.0.1:1")
     target = ClusterTarget(
-        Options(target="gke", kube_context="prod"), "r1", tmp_path, kubeconfig=config
+        options_for("gke", kube_context="prod"), "r1", tmp_path, kubeconfig=config
     )
     with pytest.raises(SetupError) as failure:
         target.check()
@@ -128,7 +131,7 @@ def test_refused_api_server_fails_fast(tmp_path):
         port = probe.getsockname()[1]  # closed again: nothing listens there
     config = kubeconfig(tmp_path, f"http://127.0.0.1:{port}")
     target = ClusterTarget(
-        Options(target="gke", kube_context="staging"), "r1", tmp_path, kubeconfig=config
+        options_for("gke", kube_context="staging"), "r1", tmp_path, kubeconfig=config
     )
     started = time.monotonic()
     with pytest.raises(SetupError) as failure:
@@ -148,7 +151,7 @@ def test_silent_api_server_does_not_hang(monkeypatch, tmp_path):
     monkeypatch.setattr(prereqs, "API_DEADLINE", 2.0)
     config = kubeconfig(tmp_path, f"http://127.0.0.1:{listener.getsockname()[1]}")
     target = ClusterTarget(
-        Options(target="gke", kube_context="staging"), "r1", tmp_path, kubeconfig=config
+        options_for("gke", kube_context="staging"), "r1", tmp_path, kubeconfig=config
     )
     started = time.monotonic()
     try:

@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from fixtures.k8s import commands
+from fixtures.k8s.chart import Release
 from fixtures.k8s.release import VALUES_DIR, run_values, values_files
-from fixtures.k8s.release_info import Release
-from tests.test_k8s_commands import stand_ins
+from tests.k8s_fakes import backends
 
 CHART = os.environ.get("MLFLOW_CHART", "")
 CHART_DIR = Path(CHART).expanduser() if CHART else None
@@ -61,7 +61,7 @@ def layers() -> dict[str, dict]:
             *kind_files,
             extra=run_values(
                 RELEASE,
-                stand_ins("minio"),
+                backends("minio"),
                 image_tag="3.15.1",
                 workers=2,
                 extra_hosts=["127.0.0.1:*"],
@@ -70,7 +70,7 @@ def layers() -> dict[str, dict]:
         "kind-fake-gcs": layered(
             *kind_files,
             extra=run_values(
-                RELEASE, stand_ins("fake-gcs"), image_tag="3.15.1", workers=2, extra_hosts=[]
+                RELEASE, backends("fake-gcs"), image_tag="3.15.1", workers=2, extra_hosts=[]
             ),
         ),
         "gke": layered(*values_files("gke")),
@@ -116,7 +116,7 @@ def render(tmp_path: Path, layer: str) -> list[dict]:
             yaml.safe_dump(
                 run_values(
                     RELEASE,
-                    stand_ins(store),
+                    backends(store),
                     image_tag="3.15.1",
                     workers=2,
                     extra_hosts=["127.0.0.1:*"],

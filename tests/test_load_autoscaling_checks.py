@@ -11,9 +11,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from fixtures.capabilities import ResourceSample
+from fixtures.core.capabilities import ResourceSample
+from load import autoscaling, runner, shapes, slo
 from load import calibration as calc
-from load import runner, shapes, slo
 from suites import test_autoscaling as suite
 
 DATA = Path(__file__).parent / "data" / "load"
@@ -36,10 +36,10 @@ def readings(percent: float, seconds: int = 90, memory: int = GIB, generator_cor
     ]
 
 
-def run(percent=90.0, stats="stats_pass.csv", **reading_changes) -> suite.Calibration:
+def run(percent=90.0, stats="stats_pass.csv", **reading_changes) -> autoscaling.Calibration:
     rows = slo.read_stats(DATA / stats)
     result = runner.LoadResult(rows, slo.read_history(DATA / "stats_history.csv"), [], [], "ok")
-    return suite.Calibration(
+    return autoscaling.Calibration(
         plan=runner.LoadPlan("https://x", Path("/tmp/x"), "acc-x-load", shapes.Step(60, 20, 90, 3)),
         outcome=runner.LoadOutcome(0, 92.0),
         result=result,
@@ -116,7 +116,7 @@ def hpa(at: float, desired: int, current: int) -> dict:
 
 def with_hpa(
     scale_at: float | None, running_at: float | None = None, baseline: int = 1
-) -> suite.Calibration:
+) -> autoscaling.Calibration:
     """An HPA that wants 2 replicas from ``scale_at`` and runs them from ``running_at``."""
     running_at = scale_at if running_at is None else running_at
     calibration = run(90)

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from fixtures.capabilities import ResourceSample
+from fixtures.core.capabilities import ResourceSample
 from load import calibration as calc
 from load import procstat
 
@@ -152,7 +152,7 @@ def test_wait_for_idle_needs_consecutive_quiet_polls():
 
 
 def test_wait_for_idle_says_what_it_saw_when_it_gives_up():
-    from fixtures.waiting import WaitTimeout
+    from fixtures.core.waiting import WaitTimeout
     from load.warmup import wait_for_idle
 
     with pytest.raises(WaitTimeout, match=r"idle below 25% CPU.*replicas at 100% of their CPU"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.plots import Event, Series, Threshold, label_rows, timeline
+from fixtures.core.plots import Event, Series, Threshold, label_rows, timeline
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

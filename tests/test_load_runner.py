@@ -147,7 +147,7 @@ def test_the_test_process_never_imports_gevent_or_locust():
         "load.shapes",
         "load.report",
         "load.calibration",
-        "load.cleanup",
+        "load.autoscaling",
         "load.warmup",
         "load.procstat",
         "load.__main__",

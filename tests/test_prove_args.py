@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.local.prove import main, split_args
+from fixtures.prove import main, split_args
 
 
 @pytest.mark.parametrize(

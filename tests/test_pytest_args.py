@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.pytest_args import with_default_paths
+from fixtures.core.pytest_args import with_default_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = ["suites", "chaos"]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fixtures.options import SPECS
+from fixtures.registry import all_specs
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def test_every_option_is_documented_with_its_env_var():
-    for spec in SPECS:
+    for spec in all_specs():
         row = f"| `{spec.flag}` | `{spec.env}` |"
         assert row in README, f"README option table lacks {spec.flag} / {spec.env}"
 
@@ -19,7 +19,7 @@ def test_every_documented_option_exists():
     import re
 
     documented = set(re.findall(r"^\| `(--[a-z-]+)` \| `MLFLOW_ACC_", README, re.MULTILINE))
-    assert documented == {spec.flag for spec in SPECS}
+    assert documented == {spec.flag for spec in all_specs()}
 
 
 def test_readme_gives_the_ci_commands():
@@ -32,3 +32,16 @@ def test_readme_gives_the_ci_commands():
     ):
         assert command in README, command
         assert command in ci, command
+
+
+def test_the_option_table_names_the_targets_that_take_each_option():
+    import re
+
+    from fixtures.registry import TARGETS, specs_of
+
+    for spec in all_specs():
+        takers = [t for t, e in TARGETS.items() if spec.name in {s.name for s in specs_of(e)}]
+        expected = "all" if len(takers) == len(TARGETS) else ", ".join(takers)
+        row = re.search(rf"^\| `{spec.flag}` \| `{spec.env}` \| ([^|]*) \|", README, re.MULTILINE)
+        assert row, spec.flag
+        assert row.group(1).strip() == expected, f"{spec.flag}: README says {row.group(1)!r}"

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import redaction
-from fixtures.reporting import make_run_dir
+from fixtures.core import redaction
+from fixtures.core.reporting import make_run_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
 SAMPLE = """
 import pytest
-from fixtures.redaction import register
+from fixtures.core.redaction import register
 
 @pytest.mark.smoke
 def test_passes(measure):

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from fixtures.waiting import Observation, WaitTimeout, wait_for_value, wait_until
+from fixtures.core.waiting import Observation, WaitTimeout, wait_for_value, wait_until
 
 
 def test_returns_the_first_good_observation():

@@ -1,0 +1,47 @@
+"""Steady-state probes the experiments share, and the one deliberate wait they use."""
+
+from __future__ import annotations
+
+import time
+
+from chaos.experiment import Probe
+from fixtures.core.capabilities import ReplicaController
+from fixtures.core.deployment import Deployment
+from fixtures.core.waiting import Observation
+
+
+def wait_seconds(seconds: float) -> None:
+    """Let the workload run for a fixed stretch: a deliberate duration, not a wait for a state."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, 0.5))
+
+
+def front_door_health(deployment: Deployment) -> Probe:
+    def check() -> Observation:
+        response = deployment.http.get("/health", timeout=5)
+        return Observation(response.status_code == 200, f"/health HTTP {response.status_code}")
+
+    return Probe("the front door answers /health", check)
+
+
+def write_and_read_back(deployment: Deployment, experiment_id: str) -> Probe:
+    client = deployment.mlflow_client()
+
+    def check() -> Observation:
+        run = client.create_run(experiment_id, tags={"acc.probe": "steady-state"})
+        client.log_metric(run.info.run_id, "probe", 1.0)
+        value = client.get_run(run.info.run_id).data.metrics.get("probe")
+        return Observation(value == 1.0, f"wrote and read back probe={value}")
+
+    return Probe("a run can be written and read back", check)
+
+
+def replicas_ready(controller: ReplicaController) -> Probe:
+    def check() -> Observation:
+        replicas = controller.list()
+        ready = [r for r in replicas if r.ready]
+        seen = ", ".join(f"{r.name}={'Ready' if r.ready else r.detail}" for r in replicas)
+        return Observation(bool(replicas) and len(ready) == len(replicas), seen)
+
+    return Probe("every replica is Ready", check)

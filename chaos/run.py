@@ -1,0 +1,106 @@
+"""One experiment's run: the writer pool around the fault, the timeline events, and what
+``finish`` derives (the loss audit, the journal and timeline in the reports, measurements)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaos.audit import AuditResult, audit
+from chaos.experiment import Journal
+from chaos.probes import wait_seconds
+from chaos.timeline import p95_ms, write_plot
+from chaos.workload import Op, WriterPool
+from fixtures.core.deployment import Deployment
+
+WARM_UP_SECONDS = 3.0  # writes before the fault, so the plot shows the steady state
+AUDIT_DETAIL_LIMIT = 50  # lost / duplicated writes named in each journal
+SETTLE_SECONDS = 5.0  # writes after recovery, so late failures (stale connections) show
+
+
+@dataclass
+class ChaosRun:
+    """One experiment's workload, timeline events and verdict inputs."""
+
+    name: str
+    deployment: Deployment
+    run_dir: Path
+    measure: Callable[[str, Any], Any]
+    writers: int = 8
+    events: list[tuple[float, str]] = field(default_factory=list)
+    fault_at: float | None = None
+    recovered_at: float | None = None
+    # (from, to) of each replica kill: from the kill order until the replica was seen down
+    kill_windows: list[tuple[float, float]] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)  # the write journal, once finished
+    values: dict[str, Any] = field(default_factory=dict)  # the measurements, once finished
+
+    def __post_init__(self) -> None:
+        self.client = self.deployment.mlflow_client()
+        self.experiment_id = self.client.create_experiment(self.deployment.unique_name(self.name))
+        self.pool = WriterPool(self.client, self.experiment_id, writers=self.writers)
+        self.origin = time.monotonic()
+
+    def start_workload(self) -> None:
+        self.pool.start()
+        wait_seconds(WARM_UP_SECONDS)
+
+    def mark(self, label: str) -> float:
+        now = time.monotonic()
+        self.events.append((now, label))
+        if label.startswith("fault") and self.fault_at is None:
+            self.fault_at = now
+        if label == "recovered":
+            self.recovered_at = now
+        return now
+
+    def finish(self, journal: Journal) -> AuditResult:
+        """Let the workload settle, stop it, audit every acknowledged write, write reports."""
+        wait_seconds(SETTLE_SECONDS)
+        stragglers = self.pool.stop()
+        self.ops = ops = self.pool.snapshot()
+        result = audit(
+            self.client,
+            self.experiment_id,
+            ops,
+            database=self.deployment.database,
+            object_store=self.deployment.object_store,
+        )
+        folder = self.run_dir / "chaos"
+        journal.outputs["audit"] = result.summary()
+        # Which writes, not only how many: a lost or doubled write is named in the journal.
+        journal.outputs["lost"] = result.lost[:AUDIT_DETAIL_LIMIT]
+        journal.outputs["duplicated"] = result.duplicates[:AUDIT_DETAIL_LIMIT]
+        journal.outputs["stragglers"] = stragglers
+        journal.write(folder / f"{self.name}.journal.json")
+        write_plot(
+            folder / f"{self.name}.png",
+            f"{self.name}: {result.summary()}",
+            ops,
+            self.origin,
+            self.events,
+        )
+        fault = self.fault_at or self.origin
+        recovered = self.recovered_at or time.monotonic()
+        self.values = {
+            "recovery_seconds": round(recovered - fault, 1),
+            "client_failures": result.client_failures,
+            "lost_writes": len(result.lost_ops),
+            "duplicate_writes": len(result.duplicates),
+            "acknowledged_writes": result.acknowledged,
+            "p95_ms_during_fault": p95_ms(ops, fault, recovered),
+            "max_op_seconds": round(max((op.seconds for op in ops), default=0.0), 1),
+        }
+        for key, value in self.values.items():
+            self.measure(f"{self.name}.{key}", value)
+        return result
+
+    def failures_after(self, moment: float) -> list[str]:
+        return [
+            f"{op.kind} {op.id}: {op.error}"
+            for op in self.ops
+            if not op.ok and op.started >= moment
+        ]
