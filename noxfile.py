@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent
 # The `nox` console script (pipx) puts its own folder first on sys.path, not the project's.
 sys.path.insert(0, str(ROOT))
 
-from fixtures.core.pytest_args import with_default_paths  # noqa: E402
+from fixtures.core.pytest_args import secrets_to_environment, with_default_paths  # noqa: E402
 
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlflow-acceptance"
@@ -47,10 +47,12 @@ def install(session: nox.Session, *groups: str) -> None:
 
 
 def run_target(session: nox.Session, target: str, default_paths: list[str]) -> None:
-    """pytest against one target: its default folders unless the user named test paths."""
+    """pytest against one target: its default folders unless the user named test paths.
+    Secret options go to pytest through the environment, never on the echoed command line."""
     install(session, "test")
-    args = with_default_paths(session.posargs, default_paths, ROOT)
-    session.run("pytest", "--target", target, *args, **INTERRUPT)
+    posargs, secrets = secrets_to_environment(session.posargs)
+    args = with_default_paths(posargs, default_paths, ROOT)
+    session.run("pytest", "--target", target, *args, env=secrets, **INTERRUPT)
 
 
 @nox.session

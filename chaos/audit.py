@@ -78,6 +78,7 @@ def audit(
     by_id = {run.info.run_id: run for run in runs}
     histories: dict[tuple[str, str], Counter] = {}
     listings: dict[str, dict[str, int | None]] = {}
+    digests: dict[str, dict[str, tuple[int, str]]] = {}
 
     for op in acked:
         run_id = op.write.get("run_id")
@@ -110,14 +111,18 @@ def audit(
             elif seen > 1:
                 result.duplicates.append(f"{where}: metric step logged {seen} times")
         elif op.kind == "log_artifact":
-            _audit_artifact(client, op, run, experiment_id, listings, object_store, result, where)
+            _audit_artifact(
+                client, op, run, experiment_id, listings, digests, object_store, result, where
+            )
 
     if database is not None:
         _audit_database(database, acked, result)
     return result
 
 
-def _audit_artifact(client, op: Op, run, experiment_id, listings, object_store, result, where):
+def _audit_artifact(
+    client, op: Op, run, experiment_id, listings, digests, object_store, result, where
+):
     run_id = run.info.run_id
     if run_id not in listings:
         files = _read(lambda: client.list_artifacts(run_id, "chaos"), [])
@@ -135,11 +140,14 @@ def _audit_artifact(client, op: Op, run, experiment_id, listings, object_store, 
         return
     if object_store is None:
         return
-    key = f"{experiment_id}/{run_id}/artifacts/{op.write['path']}"
+    folder = f"{experiment_id}/{run_id}/artifacts"
+    if folder not in digests:  # one listing with digests per run, not two calls per object
+        digests[folder] = object_store.digests(folder)
+    key = f"{folder}/{op.write['path']}"
     result.checked_in_bucket += 1
-    if not object_store.list(key):
+    if key not in digests[folder]:
         result.lose(op.id, f"{where}: {key} not in the bucket")
-    elif object_store.sha256(key) != op.write["sha256"]:
+    elif digests[folder][key][1] != op.write["sha256"]:
         result.lose(op.id, f"{where}: {key} in the bucket has other bytes")
 
 

@@ -3,11 +3,37 @@ whose writers are always stopped."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from chaos.run import ChaosRun
 
 TEARDOWN_JOIN_SECONDS = 30.0  # writers left running by a failed test get this long to stop
+CHAOS_REPLICAS = 2  # experiments start from this many Ready replicas where the target can
+
+
+@dataclass(frozen=True)
+class HeldReplicas:
+    count: int  # Ready replicas held for the module's experiments
+    idle_minimum: int  # what the deployment itself runs at idle (its HPA's minReplicas)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def steady_replicas(deployment) -> HeldReplicas | None:
+    """Each module's experiments start from a known replica count: 2 Ready replicas held
+    (an autoscaler's min and max set to 2, restored afterwards), so no scale-down cuts into
+    a fault and the pod-kill experiments never depend on what an earlier load left."""
+    controller = deployment.replica_controller
+    if controller is None or not deployment.disruptive_allowed:
+        yield None  # the per-test guard skips the experiments themselves
+        return
+    if deployment.autoscaler is not None:
+        idle_minimum = deployment.autoscaler.sample()["min_replicas"]
+    else:
+        idle_minimum = len(controller.list())
+    with controller.hold(CHAOS_REPLICAS) as held:
+        yield HeldReplicas(held, idle_minimum)
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,10 @@
 the deployment recovers in time and nothing it acknowledged was lost.
 
 Local target: the replica's processes are SIGKILLed and its restart policy brings it back;
-Kubernetes: the pod is deleted with grace period 0 and the Deployment replaces it.
+Kubernetes: the pod is deleted with grace period 0 and the Deployment replaces it. The
+experiments run with 2 replicas held (chaos/conftest.py); one more holds a single replica,
+as a deployment whose autoscaler allows one at idle runs, and measures the outage a kill
+then causes.
 """
 
 from __future__ import annotations
@@ -34,10 +37,7 @@ def short(name: str) -> str:
 
 def controller_for(deployment):
     controller = deployment.require("replica_controller", "cannot kill replicas")
-    replicas = controller.list()
-    if len(replicas) < 2:
-        pytest.skip(f"{len(replicas)} replica(s): pod-kill recovery without loss needs >= 2")
-    return controller, replicas
+    return controller, controller.list()
 
 
 def went_down(controller, names: list[str], before: dict[str, int]) -> None:
@@ -52,10 +52,10 @@ def went_down(controller, names: list[str], before: dict[str, int]) -> None:
     wait_until(probe, timeout=30, interval=0.2, what=f"{names} to go down")
 
 
-def front_door_back(deployment, started: float) -> float:
+def front_door_back(deployment, started: float, timeout: float = HEALTH_BOUND_SECONDS * 6):
     wait_until(
         front_door_health(deployment).check,
-        timeout=HEALTH_BOUND_SECONDS * 6,
+        timeout=timeout,
         interval=0.2,
         what="the front door to answer /health",
     )
@@ -117,8 +117,11 @@ def verdict(run, journal, result, failure_budget: int) -> None:
     )
 
 
-def test_kill_one_replica(chaos_run, deployment, measure):
+def test_kill_one_replica(chaos_run, deployment, measure, hardening, steady_replicas):
     controller, replicas = controller_for(deployment)
+    if len(replicas) < 2:  # a target that cannot run two: the kill is an outage, measured
+        only_replica_outage(chaos_run, deployment, controller, measure, hardening, replicas)
+        return
     run = chaos_run("pod_kill_one")
     run.start_workload()
     journal = kill_experiment(run, deployment, controller, [replicas[0].name]).run()
@@ -130,9 +133,61 @@ def test_kill_one_replica(chaos_run, deployment, measure):
     assert health <= HEALTH_BOUND_SECONDS, f"/health was down {health}s with a replica left"
 
 
+def test_kill_the_only_replica(chaos_run, deployment, measure, hardening, steady_replicas):
+    """A single replica (what an HPA with minReplicas 1 runs at idle): the kill is an outage.
+    Measured, not skipped: the replacement must be Ready within the bound, nothing
+    acknowledged may be lost, and no call may fail outside the outage."""
+    controller, _ = controller_for(deployment)
+    with controller.hold(1) as held:
+        replicas = controller.list()
+        if held != 1 or len(replicas) != 1:
+            pytest.skip(f"{deployment.label} cannot run a single replica ({len(replicas)})")
+        only_replica_outage(chaos_run, deployment, controller, measure, hardening, replicas)
+    if steady_replicas is not None and steady_replicas.idle_minimum == 1:
+        hardening(
+            "one replica at idle: a pod loss is an outage",
+            "set the autoscaler's minReplicas to 2 (and a PodDisruptionBudget of "
+            "minAvailable 1) so one pod's loss or eviction is not downtime",
+        )
+
+
+def only_replica_outage(chaos_run, deployment, controller, measure, hardening, replicas):
+    run = chaos_run("pod_kill_only")
+    run.start_workload()
+    victim = replicas[0].name
+
+    def kill() -> dict:
+        before = {r.name: r.restarts for r in controller.list()}
+        started = crash(run, controller, [victim], before, f"fault: kill {short(victim)}")
+        downtime = front_door_back(deployment, started, timeout=RECOVERY_BOUND_SECONDS)
+        controller.wait_ready(timeout=RECOVERY_BOUND_SECONDS * 2, expected=1)
+        run.mark("recovered")
+        return {"outage_seconds": round(downtime, 1)}
+
+    journal = Experiment(
+        title=f"kill {victim}, the only replica, under write load",
+        steady_state=steady_state(controller, deployment, run),
+        method=[Action("kill and wait for a replacement", kill)],
+        recovery_timeout=60,
+    ).run()
+    result = run.finish(journal)
+    outage = journal.outputs.get("kill and wait for a replacement", {}).get("outage_seconds")
+    measure("pod_kill_only.outage_seconds", outage)
+    steady_state_came_back(journal, result)
+    recovered_within(run, RECOVERY_BOUND_SECONDS, "a replacement replica was Ready")
+    nothing_lost(result)
+    # During the outage calls fail or wait on the client's retries; outside it, none may fail.
+    outside = [
+        f"{op.kind} {op.id}: {op.error}"
+        for op in run.ops
+        if not op.ok and not (run.fault_at <= op.ended and op.started <= run.recovered_at)
+    ]
+    assert not outside, f"{len(outside)} calls failed outside the outage: {outside[:5]}"
+
+
 def test_kill_all_but_one_replica(chaos_run, deployment):
     controller, replicas = controller_for(deployment)
-    if len(replicas) < 3:
+    if len(replicas) < 3:  # the experiments hold 2; `--replicas 3` on the local target runs it
         pytest.skip("with 2 replicas, killing all but one is the single-kill case above")
     run = chaos_run("pod_kill_all_but_one")
     run.start_workload()
@@ -145,7 +200,9 @@ def test_kill_all_but_one_replica(chaos_run, deployment):
 def test_repeated_kills(chaos_run, deployment, measure):
     """Kill a Ready replica as often as every few seconds for a bounded time, never the last
     one Ready (as a PodDisruptionBudget of minAvailable 1 would)."""
-    controller, _ = controller_for(deployment)
+    controller, replicas = controller_for(deployment)
+    if len(replicas) < 2:
+        pytest.skip("one replica: its kill is the outage test_kill_the_only_replica measures")
     run = chaos_run("pod_kill_repeated")
     run.start_workload()
     kills: list[str] = []

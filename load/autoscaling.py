@@ -16,6 +16,7 @@ period (15 s), pod scheduling, image pull and the readiness probe.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import Any
 from fixtures.core import progress
 from fixtures.core.janitor import Janitor
 from fixtures.core.plots import Event, Series, Threshold, timeline
+from fixtures.core.waiting import Observation, WaitTimeout, wait_until
 from load import calibration as calc
 from load import procstat, runner, shapes, slo, warmup
 
@@ -32,7 +34,11 @@ TARGET_CPU_PERCENT = 70.0  # the chart's targetCPUUtilizationPercentage
 SUSTAIN_SECONDS = 20.0  # the smoothed average must hold the target this long
 SMOOTHING_SECONDS = 5.0  # rolling mean over 1 s samples; metrics-server averages similarly
 GENERATOR_SHARE = 0.5  # "well below": locust may use at most half the server's CPU
-SCALE_OUT_BUDGET = 180.0  # seconds from load start until the HPA runs more replicas
+SCALE_OUT_BUDGET = 180.0  # seconds from load start until more pods are Ready
+# Beyond the HPA's scale-down window: two syncs (15 s each), the metrics resolution (15 s)
+# and a pod's termination grace period (30 s).
+SCALE_IN_MARGIN = 90.0
+AUTOSCALER_POLL_SECONDS = 5.0
 MAX_FAILURE_RATIO = 0.05  # load that mostly fails proves nothing about CPU
 # The step shape: 3 stages of 30 s up to --calibration-users (default 60; 1 shows the check
 # fail on too light a load); short think time so few users saturate 2 x 0.5 CPU. On
@@ -65,6 +71,13 @@ class Calibration:
     idle_cpu_percent: float | None = None
     settle_seconds: float | None = None
     plot: Any = None
+    # With an autoscaler: whether it was back at minReplicas before the load (None: it was),
+    # the Ready pods then, the requests each pod that became Ready under load served, and
+    # the autoscaler's samples after the load (the scale-in).
+    settle_problem: str | None = None
+    baseline_replicas: list[str] = field(default_factory=list)
+    new_replica_requests: dict[str, int] = field(default_factory=dict)
+    scale_in: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def cpu(self) -> dict[str, list[calc.Point]]:
@@ -138,10 +151,60 @@ def peak_window(result: runner.LoadResult | None, readings: list[calc.Reading], 
     return (span * 2 / 3, span)
 
 
+def ready_names(deployment) -> list[str]:
+    controller = deployment.replica_controller
+    return [] if controller is None else [r.name for r in controller.list() if r.ready]
+
+
+def settle_at_minimum(autoscaler, say) -> str | None:
+    """Wait until the autoscaler is back at minReplicas with that many pods Ready (a scale-out
+    can only be shown from there); None, or what was seen when it never came back."""
+    first = autoscaler.sample()
+    budget = scale_in_budget(first)
+
+    def probe() -> Observation:
+        point = autoscaler.sample()
+        seen = (
+            f"desired {point['desired_replicas']}, Ready {point['ready_replicas']}, "
+            f"minReplicas {point['min_replicas']}"
+        )
+        return Observation(at_minimum(point), seen)
+
+    try:
+        seen = wait_until(
+            probe, timeout=budget, interval=AUTOSCALER_POLL_SECONDS, what="the HPA at minReplicas"
+        )
+    except WaitTimeout as exc:
+        return str(exc)
+    say(f"autoscaler at minReplicas before the load: {seen.seen}")
+    return None
+
+
+def watch_scale_in(autoscaler) -> list[dict[str, Any]]:
+    """The autoscaler's samples from the end of the load until it is back at minReplicas
+    (or its scale-in budget is spent)."""
+    samples = [autoscaler.sample()]
+
+    def probe() -> Observation:
+        samples.append(autoscaler.sample())
+        return Observation(at_minimum(samples[-1]), f"{samples[-1]}")
+
+    # A scale-in that never comes is not an error here: evaluate_scale_in judges the samples.
+    with contextlib.suppress(WaitTimeout):
+        wait_until(
+            probe,
+            timeout=scale_in_budget(samples[0]),
+            interval=AUTOSCALER_POLL_SECONDS,
+            what="the HPA back at minReplicas",
+        )
+    return samples
+
+
 def calibrate(deployment, run_dir: Path, users: int, notes: list[str]) -> Calibration:
     """Run the step load once, sampling every second; always delete what it created."""
     say = progress.scoped("autoscaling")
-    duration = K8S_DURATION if deployment.autoscaler is not None else DURATION
+    autoscaler = deployment.autoscaler
+    duration = K8S_DURATION if autoscaler is not None else DURATION
     plan = runner.LoadPlan(
         host=deployment.tracking_uri,
         out_dir=run_dir / "autoscaling",
@@ -150,9 +213,13 @@ def calibrate(deployment, run_dir: Path, users: int, notes: list[str]) -> Calibr
         ca_bundle=deployment.ca_bundle,
         workload=WORKLOAD,
     )
+    settle_problem = settle_at_minimum(autoscaler, say) if autoscaler is not None else None
     restarts_before = restart_counts(deployment)
+    baseline = ready_names(deployment)
     sampler = Sampler(deployment)
     settle_seconds = idle = None
+    new_requests: dict[str, int] = {}
+    scale_in: list[dict[str, Any]] = []
     try:
         seconds, failed = warmup.warm_up(deployment.http, f"{plan.prefix}-warm-up", rounds=6)
         say(f"warm-up: {seconds:.1f}s, {failed} failed requests")
@@ -162,7 +229,14 @@ def calibrate(deployment, run_dir: Path, users: int, notes: list[str]) -> Calibr
             )
             say(f"replicas idle at {idle:.0f}% of their CPU limit after {settle_seconds:.0f}s")
         say(f"calibration load: {plan.shape.describe()} against {deployment.label}")
+        load_started = time.time()
         outcome = runner.run(plan, sampler)
+        if autoscaler is not None:
+            # Before the scale-in removes them: did the pods added under load serve?
+            for name in set(ready_names(deployment)) - set(baseline):
+                new_requests[name] = deployment.replica_controller.served(name, load_started)
+            say(f"requests served by pods Ready only under load: {new_requests}")
+            scale_in = watch_scale_in(autoscaler)
     finally:
         janitor = Janitor(deployment.http, plan.prefix)
         janitor.sweep(registered_models=False)
@@ -184,6 +258,10 @@ def calibrate(deployment, run_dir: Path, users: int, notes: list[str]) -> Calibr
         sample_seconds=sampler.seconds,
         idle_cpu_percent=idle,
         settle_seconds=settle_seconds,
+        settle_problem=settle_problem,
+        baseline_replicas=baseline,
+        new_replica_requests=new_requests,
+        scale_in=scale_in,
     )
     run.plot = write_plot(run, run_dir / "autoscaling.png")
     say(f"{run.describe_load()}; {len(run.readings)} readings; plot {run.plot}")
@@ -234,6 +312,12 @@ def write_plot(run: Calibration, path):
             for r in run.readings
         ]
         series.append(Series(name, times, memory, "memory MiB"))
+    scaled = [r for r in run.readings if r.autoscaler]
+    if scaled:
+        hpa_times = [r.at - start for r in scaled]
+        for key, label in (("desired_replicas", "HPA desired"), ("ready_replicas", "Ready pods")):
+            values = [r.autoscaler[key] for r in scaled]
+            series.append(Series(label, hpa_times, values, "replicas"))
     limits = {limit for _, limit in calc.peak_memory(run.readings).values() if limit}
     thresholds = [Threshold("CPU % of limit", TARGET_CPU_PERCENT, "HPA target 70 %")]
     thresholds += [Threshold("memory MiB", limit / 2**20, "limit") for limit in limits]
@@ -255,38 +339,42 @@ def write_plot(run: Calibration, path):
 @dataclass(frozen=True)
 class ScaleOutVerdict:
     scaled_out: bool
-    seconds_to_scale: float | None  # from the first sample to the first with current > min
-    peak_replicas: int
+    seconds_to_scale: float | None  # from the first sample to the first with more Ready
+    peak_replicas: int  # the most Ready pods seen
     peak_cpu_utilization: int | None
     reason: str
 
 
 def evaluate_scale_out(timeline: list[dict[str, Any]], budget_seconds: float) -> ScaleOutVerdict:
-    """Did the HPA run more than minReplicas within the budget, and if not, why not?"""
+    """Did more than minReplicas pods become Ready within the budget, and if not, why not?
+
+    Ready pods, not the HPA's currentReplicas: that is the Deployment's spec count, which
+    follows desiredReplicas one sync later whether or not a new pod ever starts.
+    """
     if not timeline:
         return ScaleOutVerdict(False, None, 0, None, "no HPA samples were taken")
     start = timeline[0]["at"]
     minimum = timeline[0]["min_replicas"]
-    peak = max(point["current_replicas"] for point in timeline)
+    peak = max(point["ready_replicas"] for point in timeline)
     cpus = [p["cpu_utilization"] for p in timeline if p["cpu_utilization"] is not None]
     peak_cpu = max(cpus) if cpus else None
     for point in timeline:
         elapsed = point["at"] - start
-        if point["current_replicas"] > minimum and elapsed <= budget_seconds:
+        if point["ready_replicas"] > minimum and elapsed <= budget_seconds:
             return ScaleOutVerdict(
                 True,
                 round(elapsed, 1),
                 peak,
                 peak_cpu,
-                f"{point['current_replicas']} replicas after {elapsed:.0f}s "
+                f"{point['ready_replicas']} Ready replicas after {elapsed:.0f}s "
                 f"(CPU {point['cpu_utilization']}% of request, "
                 f"target {point['target_cpu_utilization']}%)",
             )
-    late = next((p for p in timeline if p["current_replicas"] > minimum), None)
+    late = next((p for p in timeline if p["ready_replicas"] > minimum), None)
     if late is not None:
         reason = (
-            f"reached {late['current_replicas']} replicas only after {late['at'] - start:.0f}s, "
-            f"beyond the {budget_seconds:.0f}s budget"
+            f"reached {late['ready_replicas']} Ready replicas only after "
+            f"{late['at'] - start:.0f}s, beyond the {budget_seconds:.0f}s budget"
         )
     else:
         reason = _why_not(timeline, budget_seconds)
@@ -301,14 +389,47 @@ def _why_not(timeline: list[dict[str, Any]], budget_seconds: float) -> str:
         return f"the HPA never had a usable CPU metric (ScalingActive: {reason})"
     if last["conditions"].get("AbleToScale") != "True":
         return f"the HPA was not able to scale ({last['reasons'].get('AbleToScale', '')})"
-    if last["desired_replicas"] > last["min_replicas"]:
+    wanted = max(p["desired_replicas"] for p in timeline)
+    if wanted > last["min_replicas"]:
         return (
-            f"the HPA wanted {last['desired_replicas']} replicas but only "
-            f"{last['current_replicas']} ran within {budget_seconds:.0f}s (pods not starting?)"
+            f"the HPA asked for {wanted} replicas (the Deployment's spec is at "
+            f"{last['spec_replicas']}) but only {last['ready_replicas']} were Ready within "
+            f"{budget_seconds:.0f}s: the new pods did not start (Pending, image pull, crash?)"
         )
     cpus = [p["cpu_utilization"] for p in timeline if p["cpu_utilization"] is not None]
     peak = max(cpus) if cpus else None
     return (
         f"CPU peaked at {peak}% of request against a {last['target_cpu_utilization']}% target "
         f"within {budget_seconds:.0f}s: the load did not push the server hard enough"
+    )
+
+
+def at_minimum(point: dict[str, Any]) -> bool:
+    """The autoscaler wants its minimum, and exactly that many pods are Ready."""
+    minimum = point["min_replicas"]
+    return point["desired_replicas"] == minimum and point["ready_replicas"] == minimum
+
+
+def scale_in_budget(point: dict[str, Any]) -> float:
+    """How long a scale-in back to minReplicas may take once the load stops: the HPA's
+    scale-down stabilization window, plus syncs, metrics resolution and pod termination."""
+    return point["scale_down_window"] + SCALE_IN_MARGIN
+
+
+def evaluate_scale_in(timeline: list[dict[str, Any]], budget_seconds: float) -> str | None:
+    """None when the pods came back to minReplicas within the budget, else why not."""
+    if not timeline:
+        return "no HPA samples were taken after the load"
+    start = timeline[0]["at"]
+    back = next((p for p in timeline if at_minimum(p)), None)
+    if back is not None and back["at"] - start <= budget_seconds:
+        return None
+    last = timeline[-1]
+    if back is not None:
+        return f"back at minReplicas only after {back['at'] - start:.0f}s ({budget_seconds:.0f}s)"
+    return (
+        f"{budget_seconds:.0f}s after the load the HPA wanted {last['desired_replicas']} and "
+        f"{last['ready_replicas']} were Ready, not minReplicas={last['min_replicas']} "
+        f"(CPU {last['cpu_utilization']}% of request; scale-down window "
+        f"{last['scale_down_window']}s)"
     )

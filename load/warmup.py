@@ -76,15 +76,19 @@ def wait_for_idle(
     interval: float = 2.0,
 ) -> tuple[float, float]:
     """Wait until the replicas' average CPU stays under ``below`` % of their limit for
-    ``polls`` consecutive polls; return (seconds waited, last idle %)."""
+    ``polls`` consecutive fresh readings (a poll that finds no new reading, as between the
+    metrics API's 15 s samples, neither counts nor resets); return (seconds waited, last
+    idle %)."""
     previous = [calc.Reading(time.monotonic(), time.time(), resources.sample())]
     quiet = [0]
 
     def probe() -> Observation:
         now = calc.Reading(time.monotonic(), time.time(), resources.sample())
         average = calc.average_across(calc.replica_cpu_percent([previous[0], now]))
+        if not average:  # no new usage since the last poll (the metrics API's resolution)
+            return Observation(False, "no new CPU reading yet", None)
         previous[0] = now
-        percent = average[-1].value if average else 100.0
+        percent = average[-1].value
         quiet[0] = quiet[0] + 1 if percent < below else 0
         seen = f"replicas at {percent:.0f}% of their CPU limit"
         return Observation(quiet[0] >= polls, seen, percent)
@@ -95,6 +99,8 @@ def wait_for_idle(
         timeout=timeout,
         interval=interval,
         what=f"the replicas to idle below {below:g}% CPU before the load",
-        on_poll=lambda obs, _elapsed: None if obs.ok else say(f"settling: {obs.seen}"),
+        on_poll=lambda obs, _elapsed: (
+            None if obs.ok or obs.value is None else say(f"settling: {obs.seen}")
+        ),
     )
     return time.monotonic() - started, float(seen.value)

@@ -8,9 +8,10 @@ One sampled step load (load/autoscaling.py) runs once per module; the checks rea
 - no replica's memory reaches its limit (and none restarts, e.g. OOM-killed);
 - locust used less than half the CPU the server used at the peak stage, so the server,
   not the generator, set the pace;
-- with an autoscaler (Kubernetes) it runs more than minReplicas (current, not only
-  desired) within 180 s of the load starting; without one (the local stack) that is
-  recorded and the check skips.
+- with an autoscaler (Kubernetes), starting from minReplicas, more pods are Ready (not
+  only wanted) within 180 s of the load starting and the added pods serve front-door
+  requests; after the load the pods return to minReplicas within the HPA's scale-down
+  window; without one (the local stack) that is recorded and the checks skip.
 
 Reports: reports/<run-id>/autoscaling.png (replica CPU, RPS, cores, memory over time) and
 reports/<run-id>/autoscaling/ (locust HTML, CSVs, log). On the local target the whole file
@@ -32,8 +33,11 @@ from load.autoscaling import (
     SUSTAIN_SECONDS,
     TARGET_CPU_PERCENT,
     Calibration,
+    at_minimum,
     calibrate,
+    evaluate_scale_in,
     evaluate_scale_out,
+    scale_in_budget,
 )
 
 pytestmark = [pytest.mark.load, pytest.mark.disruptive]
@@ -136,35 +140,61 @@ def test_load_generator_is_not_the_bottleneck(calibration, deployment, measure):
     )
 
 
-def test_autoscaler_scales_out(calibration, deployment, measure, run_state):
-    """On Kubernetes the HPA must run more than minReplicas soon after the load starts."""
+def autoscaler_of(deployment, measure, run_state):
     if deployment.autoscaler is None:
         measure("autoscaling.autoscaler_present", False)
         note = (
             f"autoscaling: {deployment.label} has no autoscaler; the CPU calibration ran, "
-            "scale-out was not checked"
+            "scale-out and scale-in were not checked"
         )
         if note not in run_state.summary.notes:
             run_state.summary.notes.append(note)
         pytest.skip(f"{deployment.label} has no autoscaler (calibration recorded)")
     measure("autoscaling.autoscaler_present", True)
+    return deployment.autoscaler
+
+
+def test_autoscaler_scales_out(calibration, deployment, measure, run_state):
+    """On Kubernetes more than minReplicas pods must be Ready soon after the load starts,
+    and the pods added must serve front-door traffic."""
+    autoscaler_of(deployment, measure, run_state)
+    assert calibration.settle_problem is None, (
+        f"the HPA was not back at minReplicas before the load, so no scale-out could be "
+        f"shown: {calibration.settle_problem}"
+    )
     samples = [r.autoscaler for r in calibration.readings if r.autoscaler]
     assert samples, f"no autoscaler samples (errors: {calibration.sampling_errors[:3]})"
-    baseline = samples[0]
-    minimum = baseline["min_replicas"]
+    minimum = samples[0]["min_replicas"]
     measure("autoscaling.min_replicas", minimum)
     measure("autoscaling.max_desired_replicas", max(s["desired_replicas"] for s in samples))
-    if (baseline["current_replicas"] or 0) > minimum or baseline["desired_replicas"] > minimum:
-        pytest.skip(
-            f"the HPA already ran {baseline['current_replicas']} > minReplicas={minimum} "
-            "replicas when the load began (earlier load; scale-down waits 300 s): a scale-out "
-            "cannot be shown"
-        )
-    # Scaled out means more pods *running*, not only wanted: a Pending pod does not count.
     verdict = evaluate_scale_out(samples, SCALE_OUT_BUDGET)
-    measure("autoscaling.peak_replicas", verdict.peak_replicas)
+    measure("autoscaling.peak_ready_replicas", verdict.peak_replicas)
     if verdict.seconds_to_scale is not None:
-        measure("autoscaling.seconds_to_more_replicas", verdict.seconds_to_scale)
+        measure("autoscaling.seconds_to_more_ready_replicas", verdict.seconds_to_scale)
     assert verdict.scaled_out, (
         f"no scale-out within {SCALE_OUT_BUDGET:g}s of load: {verdict.reason}"
     )
+    served = calibration.new_replica_requests
+    measure("autoscaling.requests_on_new_replicas", served)
+    assert served, (
+        f"more pods were Ready under load, but none outside those Ready before it "
+        f"({calibration.baseline_replicas}) was still Ready when the load ended"
+    )
+    assert any(count > 0 for count in served.values()), (
+        f"the pods added under load served no front-door request: {served} (not in the "
+        "Service's endpoints, or the front door never balances to them?)"
+    )
+
+
+def test_autoscaler_scales_back_in(calibration, deployment, measure, run_state):
+    """Once the load stops, the pods go back to minReplicas within the scale-down window."""
+    autoscaler_of(deployment, measure, run_state)
+    samples = calibration.scale_in
+    assert samples, "no autoscaler samples after the load"
+    budget = scale_in_budget(samples[0])
+    measure("autoscaling.scale_in_budget_seconds", budget)
+    back = next((p for p in samples if at_minimum(p)), None)
+    if back is not None:
+        measure("autoscaling.seconds_to_scale_in", round(back["at"] - samples[0]["at"], 1))
+    problem = evaluate_scale_in(samples, budget)
+    assert problem is None, f"no scale-in after the load: {problem}"

@@ -29,6 +29,7 @@ class FakeKube:
         self.texts: dict[str, str] = {}
         self.sent: list[tuple[str, str, Any]] = []
         self.gets: list[tuple[str, dict[str, str] | None]] = []
+        self.execs: dict[str, tuple[int, str, str]] = {}
 
     def get(self, path: str, query: dict[str, str] | None = None) -> dict[str, Any]:
         self.gets.append((path, query))
@@ -49,6 +50,12 @@ class FakeKube:
     def send(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         self.sent.append((method, path, body))
         return {}
+
+    def exec(self, namespace, pod, container, command, timeout):
+        """Answers scripted per operation: ``self.execs[op] = (code, stdout, stderr)``."""
+        self.sent.append(("EXEC", f"{namespace}/{pod}/{container}", command))
+        request = json.loads(command[-1])
+        return self.execs[request["op"]]
 
     def raw(self, path, timeout=10.0, headers=None):
         self.gets.append((path, headers))

@@ -77,3 +77,42 @@ def test_self_tests_do_not_need_a_docker_engine(tmp_path):
         env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_target_that_cannot_start_ends_the_run_once_with_one_line(
+    pytester, tmp_path, monkeypatch
+):
+    """`--mlflow-version 2.22.2` used to end in 78 setup errors, each retrying the stack and
+    printing its traceback: the first failure now ends the run, with one line."""
+    pytester.makeconftest(
+        """
+from fixtures.core.errors import TargetError
+from fixtures.targets.external import target
+
+target.ExternalTarget.check = lambda self: None
+attempts = []
+
+def start(self):
+    attempts.append(1)
+    raise TargetError("schema migration failed (exit 1):\\nImportError: FallbackAsyncAdapted")
+
+target.ExternalTarget.start = start
+"""
+    )
+    pytester.makepyfile(
+        "\n".join(f"def test_{n}(deployment):\n    assert deployment\n" for n in range(5))
+    )
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    result = pytester.runpytest_subprocess(
+        "-p", "fixtures.plugin", "--target", "external", "--tracking-uri", "https://127.0.0.1:9",
+        "--reports-dir", str(tmp_path), "-p", "no:randomly",
+    )  # fmt: skip
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == 1, output
+    assert output.count("could not stand up the external target") == 1, output
+    assert "schema migration failed (exit 1)" in output
+    assert "startup-error.txt" in output
+    assert "Traceback" not in output
+    assert (
+        "ImportError: FallbackAsyncAdapted" in next(tmp_path.rglob("startup-error.txt")).read_text()
+    )

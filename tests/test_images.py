@@ -122,3 +122,48 @@ def test_cached_images_are_neither_pulled_nor_built():
     assert set(refs) == {"base", "database", "object_store", "server", "front_door"}
     assert all("cached" in line for line in said), said
     assert provider.timings == {}
+
+
+def test_the_clients_own_version_installs_the_project_pins():
+    from importlib.metadata import version
+
+    from fixtures.docker.images import server_build
+
+    build = server_build(version("mlflow"))
+    assert dict(build.args) == {"MLFLOW_VERSION": version("mlflow")}
+
+
+class PyPI:
+    """PyPI's project JSON: every release with its files' upload times."""
+
+    def __init__(self, status: int, uploads: list[str]) -> None:
+        self.status_code = status
+        self.uploads = uploads
+
+    def json(self):
+        files = [{"upload_time_iso_8601": u} for u in self.uploads]
+        return {"releases": {"2.22.2": files, "3.17.2": [{"upload_time_iso_8601": "x"}]}}
+
+
+def test_another_version_is_resolved_as_of_its_release():
+    """`--mlflow-version 2.22.2` with today's SQLAlchemy died in `mlflow db upgrade`
+    (FallbackAsyncAdaptedQueuePool): an older server gets its release's dependencies."""
+    from fixtures.docker.images import SERVER_EXTRAS, release_cutoff, server_build
+
+    answer = PyPI(200, ["2025-05-30T20:20:01.123Z", "2025-05-30T20:19:40.000Z"])
+    cutoff = release_cutoff("2.22.2", fetch=lambda url: answer)
+    assert cutoff == "2025-05-31T20:19:40Z"
+    build = server_build("2.22.2", cutoff=lambda v: cutoff)
+    assert dict(build.args) == {
+        "MLFLOW_VERSION": "2.22.2",
+        "EXCLUDE_NEWER": cutoff,
+        "PACKAGES": SERVER_EXTRAS,
+    }
+    assert "==" not in SERVER_EXTRAS  # unpinned: the cut-off decides
+
+
+def test_a_version_pypi_does_not_have_is_one_line():
+    from fixtures.docker.images import release_cutoff
+
+    with pytest.raises(SetupError, match=r"MLflow 9\.9\.9 is not on PyPI"):
+        release_cutoff("9.9.9", fetch=lambda url: PyPI(200, []))

@@ -96,3 +96,14 @@ def test_fake_serves_copies_and_404s():
     with pytest.raises(KubeError) as caught:
         fake.get("/missing")
     assert caught.value.status == 404
+
+
+def test_a_query_in_a_proxy_path_is_sent_as_a_query(api):
+    """D6: "…/proxy/api/2.0/mlflow/experiments/search?max_results=1" must reach the pod as
+    that path with that query, not as a path ending in "search%3Fmax_results%3D1"."""
+    path = pod_proxy_path("m", "p-1", 5000, "/api/2.0/mlflow/experiments/search?max_results=1")
+    api.raw(path, headers={"Host": "evil.example.com"})
+    seen = Recorder.seen[-1]["path"]
+    assert seen == (
+        "/api/v1/namespaces/m/pods/p-1:5000/proxy/api/2.0/mlflow/experiments/search?max_results=1"
+    ), seen

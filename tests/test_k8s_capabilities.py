@@ -154,3 +154,115 @@ def test_brief_names_every_pod_and_failing_object():
         f"pod {CRASHING}: not Ready (Running, mlflow: CrashLoopBackOff, restarts 3)",
         "deployment mlflow: FAILING",
     ]
+
+
+class MetricsServer:
+    """metrics-server as the sampler sees it: a new usage sample every 15 s (its
+    --metric-resolution), stamped on the wall clock, for one pod burning ``cores``."""
+
+    RESOLUTION = 15.0
+
+    def __init__(self, cores: float, start: dt.datetime) -> None:
+        self.cores, self.start = cores, start
+        self.now = 0.0  # seconds since start, advanced by the test
+
+    def pod_metrics(self) -> dict:
+        published = self.RESOLUTION * int(self.now // self.RESOLUTION)
+        stamp = self.start + dt.timedelta(seconds=published)
+        item = load("pod-metrics.json")["items"][0]
+        item["timestamp"] = stamp.isoformat().replace("+00:00", "Z")
+        item["window"] = "15s"
+        item["containers"][0]["usage"]["cpu"] = f"{int(self.cores * 1000)}m"
+        return {"kind": "PodMetricsList", "items": [item]}
+
+
+def test_one_hertz_sampling_of_a_15s_source_sees_no_false_idle_seconds(monkeypatch):
+    """D1: 1 Hz readings of a metrics API that refreshes every 15 s, with the wall and
+    monotonic clocks jittering apart by ±40 µs as measured, must not yield 0 % intervals:
+    a steady 400m on a 200m request is 200 % throughout, and the calibration's 20 s
+    sustain check must see it."""
+    from load import calibration as calc
+
+    start = dt.datetime(2026, 11, 27, 10, 0, 0, tzinfo=dt.UTC)
+    server = MetricsServer(cores=0.4, start=start)
+    routes = release_routes()
+    fake = FakeKube(routes)
+    pods = routes["/api/v1/namespaces/mlflow/pods"]["items"]
+    for pod in pods:
+        pod["spec"]["containers"][0]["resources"] = {
+            "requests": {"cpu": "200m"},
+            "limits": {"cpu": "1"},
+        }
+    metrics_path = "/apis/metrics.k8s.io/v1beta1/namespaces/mlflow/pods"
+    jitter = iter([(-1) ** i * 40e-6 for i in range(10_000)])
+    mono_start = 5000.0
+    sampler = MetricsApiSampler(
+        fake,
+        RELEASE,
+        clock=lambda: mono_start + server.now + next(jitter),
+        wall=lambda: start + dt.timedelta(seconds=server.now),
+    )
+    readings = []
+    for second in range(20, 140):  # two minutes of 1 Hz sampling
+        server.now = float(second)
+        fake.routes[metrics_path] = server.pod_metrics()
+        samples = sampler.sample()
+        readings.append(calc.Reading(at=max(s.at for s in samples), wall=0.0, replicas=samples))
+    cpu = calc.replica_cpu_percent(readings)[READY]
+    assert cpu, "no CPU intervals at all"
+    assert min(p.value for p in cpu) == pytest.approx(200.0, rel=1e-3), "a false 0 % interval"
+    smoothed = calc.rolling_mean(calc.average_across({READY: cpu}), 5.0)
+    start_t, end_t = calc.longest_stretch_at_or_above(smoothed, 70.0)
+    assert end_t - start_t >= 90, (start_t, end_t)
+
+
+def test_served_counts_client_requests_in_the_pod_log_not_probes():
+    fake = FakeKube(release_routes())
+    fake.texts[f"/api/v1/namespaces/mlflow/pods/{READY}/log?previous=None&container=mlflow"] = (
+        '2026/12/02 06:00:00 INFO:     10.244.0.1:5 - "GET /health HTTP/1.1" 200\n'
+        '2026/12/02 06:00:01 INFO:     10.244.0.7:5 - "POST /api/2.0/mlflow/runs/create '
+        'HTTP/1.1" 200\n'
+        '2026/12/02 06:00:02 INFO:     10.244.0.7:5 - "PUT /api/2.0/mlflow-artifacts/artifacts/'
+        '1/r/artifacts/a.bin HTTP/1.1" 200\n'
+        '2026/12/02 06:00:03 INFO:     10.244.0.7:5 - "GET /version HTTP/1.1" 200\n'
+    )
+    assert PodReplicaController(fake, RELEASE).served(READY, since=1_764_655_200.0) == 2
+
+
+HPA = "/apis/autoscaling/v2/namespaces/mlflow/horizontalpodautoscalers/mlflow"
+
+
+def test_hold_sets_the_hpa_to_the_count_and_restores_it_even_after_a_failure(monkeypatch):
+    monkeypatch.setattr("fixtures.k8s.replicas.HOLD_READY_SECONDS", 0.2)
+    routes = release_routes()
+    routes[HPA] = load("hpa-timeline-scaled.json")[0]["hpa"]  # min 1, max 2
+    fake = FakeKube(routes)
+    controller = PodReplicaController(fake, RELEASE)
+
+    def failing_experiment():
+        with controller.hold(1) as held:
+            assert held == 1
+            raise RuntimeError("the experiment failed")
+
+    with pytest.raises(RuntimeError):
+        failing_experiment()
+    assert fake.sent == [
+        ("PATCH", HPA, {"spec": {"minReplicas": 1, "maxReplicas": 2}}),
+        ("PATCH", HPA, {"spec": {"minReplicas": 1, "maxReplicas": 2}}),
+    ]
+    fake.sent.clear()
+    with pytest.raises(WaitTimeout), controller.hold(3):  # only 1 of 2 pods is Ready here
+        pass
+    assert fake.sent[0] == ("PATCH", HPA, {"spec": {"minReplicas": 3, "maxReplicas": 3}})
+    assert fake.sent[-1] == ("PATCH", HPA, {"spec": {"minReplicas": 1, "maxReplicas": 2}})
+
+
+def test_hold_without_an_autoscaler_scales_the_deployment():
+    fake = FakeKube(release_routes())
+    with PodReplicaController(fake, RELEASE).hold(1):
+        pass
+    path = "/apis/apps/v1/namespaces/mlflow/deployments/mlflow"
+    assert [body for _, p, body in fake.sent if p == path] == [
+        {"spec": {"replicas": 1}},
+        {"spec": {"replicas": 2}},
+    ]

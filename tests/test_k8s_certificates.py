@@ -117,3 +117,21 @@ def test_missing_tls_secret_is_reported():
     secret = load("certificate-secret.json")
     secret["data"].pop("tls.crt")
     assert "the TLS secret has no tls.crt" in evaluate_certificate(status(secret=secret), NOW)
+
+
+def test_an_unreadable_tls_secret_still_checks_the_certificate_as_issued():
+    """D9: a read-only identity without `get secrets` gets 403: the Certificate is still
+    judged (Ready, issuer, renewal window); only the comparison with the Secret is not made."""
+    from fixtures.k8s.api import KubeError
+
+    routes = release_routes()
+    routes["/api/v1/namespaces/mlflow/secrets/mlflow-tls"] = KubeError(403, "secrets", "forbidden")
+    found = CertManagerInspector(FakeKube(routes), Release("mlflow", "mlflow")).status()
+    assert found["secret_readable"] is False
+    other = (DATA / "other-leaf.pem").read_text()
+    assert evaluate_certificate(found, NOW, served_pem=other) == []
+    routes["/apis/cert-manager.io/v1/namespaces/mlflow/certificates/mlflow-tls"] = broken(
+        lambda c: c["status"]["conditions"][0].update(status="False", reason="Failed")
+    )
+    found = CertManagerInspector(FakeKube(routes), Release("mlflow", "mlflow")).status()
+    assert any("is not Ready" in p for p in evaluate_certificate(found, NOW))

@@ -113,3 +113,96 @@ def test_helm_release_record_is_searched_for_the_password(values, leaks):
             checks.test_secrets_are_not_in_values(deployment)
     else:
         checks.test_secrets_are_not_in_values(deployment)
+
+
+def test_a_terminating_pod_is_not_counted_as_unready():
+    """D8: a pod being deleted (scale-in, rollout) is neither Ready nor a failure."""
+    routes = ready_pods_only(release_routes())
+    leaving = copy.deepcopy(routes[PODS]["items"][0])
+    leaving["metadata"]["name"] += "-old"
+    leaving["metadata"]["deletionTimestamp"] = "2026-11-27T10:06:00Z"
+    routes[PODS]["items"].append(leaving)
+    checks.test_pods_run_as_non_root(deployment_with(routes))
+
+
+def test_a_migration_that_failed_and_was_retried_is_still_a_failure():
+    """D7: after a retry succeeds, state.terminated says exit 0; the failure is in lastState
+    and restartCount, where concurrent migrations leave it."""
+    from fixtures.k8s.chart import MIGRATION_CONTAINER
+    from fixtures.k8s.replicas import container_failures
+
+    pod = copy.deepcopy(load("pods.json")["items"][0])
+    status = next(
+        s for s in pod["status"]["initContainerStatuses"] if s["name"] == MIGRATION_CONTAINER
+    )
+    assert container_failures(pod, MIGRATION_CONTAINER) == []
+    status["restartCount"] = 1
+    status["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error"}}
+    assert status["state"]["terminated"]["exitCode"] == 0  # the retry succeeded
+    failures = container_failures(pod, MIGRATION_CONTAINER)
+    assert any("an earlier run exited 1 (Error)" in f for f in failures), failures
+    assert any("restarted 1 time(s)" in f for f in failures), failures
+
+
+class PodStore:
+    """The bucket as a server pod reaches it: put, list and delete really kept."""
+
+    destination = "gs://staging-artifacts/mlruns"
+
+    def __init__(self, writable: bool = True) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.writable = writable
+
+    def put(self, key, data):
+        if not self.writable:
+            raise PermissionError("403 storage.objects.create denied")
+        self.objects[key] = data
+
+    def list(self, prefix=""):
+        full = f"mlruns/{prefix}"
+        return {k[len("mlruns/") :]: len(v) for k, v in self.objects.items() if k.startswith(full)}
+
+    def delete(self, key):
+        self.objects.pop(key)
+
+
+class ArtifactLogged(Exception):
+    """Raised where the check moves on to logging through the front door."""
+
+
+def gke_release(version: str, pod_store) -> SimpleNamespace:
+    routes = release_routes()
+    routes["/version"] = {"gitVersion": version}
+    routes["/api/v1/namespaces/mlflow/serviceaccounts/mlflow"] = {
+        "metadata": {"name": "mlflow"}  # no iam.gke.io annotation: IAM granted to the KSA
+    }
+    deployment = deployment_with(routes)
+    deployment.kubernetes.creates_releases = False
+    deployment.kubernetes.pod_store = pod_store
+    deployment.name_prefix = "acc-r1"
+    return deployment
+
+
+def test_workload_identity_is_proven_by_the_pods_own_access_not_an_annotation(monkeypatch):
+    """Accept a KSA granted IAM directly (no GSA annotation) when the pod really writes,
+    lists and deletes in the bucket; refuse a pod that cannot write."""
+    import mlflow
+
+    monkeypatch.setattr(
+        mlflow, "create_experiment", lambda _: (_ for _ in ()).throw(ArtifactLogged)
+    )
+    state = SimpleNamespace(summary=SimpleNamespace(notes=[]))
+    gke = gke_release("v1.33.5-gke.1080000", PodStore())
+    gke.unique_name = lambda what: f"acc-r1-{what}"
+    with pytest.raises(ArtifactLogged):
+        checks.test_workload_identity(gke, state)
+    assert "no GSA annotation" in state.summary.notes[0]
+    assert gke.kubernetes.pod_store.objects == {}  # the probe object was deleted again
+    with pytest.raises(PermissionError, match="denied"):
+        checks.test_workload_identity(gke_release("v1.33.5-gke.1", PodStore(False)), state)
+
+
+def test_workload_identity_skips_on_a_cluster_that_is_not_gke():
+    state = SimpleNamespace(summary=SimpleNamespace(notes=[]))
+    with pytest.raises(pytest.skip.Exception, match="is not GKE"):
+        checks.test_workload_identity(gke_release("v1.36.1", PodStore()), state)

@@ -171,3 +171,39 @@ def test_front_door_and_version_from_the_release_objects():
     assert front_door_from_ingress(plain) == "http://mlflow.internal"
     assert front_door_from_ingress({"spec": {}}) is None
     assert image_tag(load("deployment.json")) == "3.15.1"
+
+
+def started_cluster_target(tmp_path, routes, **options):
+    from tests.k8s_fakes import FakeKube
+
+    target = ClusterTarget(options_for("gke", **options), "r1", tmp_path)
+    target.api, target.context = FakeKube(routes), "staging"
+    target.observed = target._observe()
+    return target.start()
+
+
+def test_the_cluster_target_reads_the_ui_origin_and_redirect_entry_from_the_ingress(tmp_path):
+    """Real-cluster trial: through a NodePort URL the CORS check judged the wrong origin,
+    and the redirect check always skipped. Both come from the release's Ingress."""
+    from tests.k8s_fakes import release_routes
+
+    deployment = started_cluster_target(
+        tmp_path, release_routes(), tracking_uri="http://10.0.0.5:30080"
+    )
+    assert deployment.tracking_uri == "http://10.0.0.5:30080"
+    assert deployment.ui_origin == "https://localhost"  # what the chart allows for CORS
+    assert deployment.http_url == "http://localhost"
+
+
+def test_no_metrics_api_means_no_resource_sampler_and_says_why(tmp_path):
+    """Real-cluster trial: without metrics-server every autoscaling test errored on a 404."""
+    from fixtures.k8s.resources import METRICS_API
+    from tests.k8s_fakes import release_routes
+
+    routes = release_routes()
+    deployment = started_cluster_target(tmp_path, routes)
+    assert deployment.resources is None
+    with pytest.raises(pytest.skip.Exception, match=r"metrics.k8s.io is not served"):
+        deployment.require("resources", "replica CPU")
+    routes[METRICS_API] = {"kind": "APIResourceList", "groupVersion": "metrics.k8s.io/v1beta1"}
+    assert started_cluster_target(tmp_path, routes).resources is not None

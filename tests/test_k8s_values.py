@@ -77,6 +77,23 @@ def layers() -> dict[str, dict]:
     }
 
 
+def test_the_ingress_retries_what_the_local_front_door_retries():
+    """D5: ingress-nginx retries only "error timeout" by default; the local front door also
+    retries 502/503, so chaos budgets calibrated there must hold behind the ingress too."""
+    from fixtures.targets.local.stack import NGINX_TEMPLATE
+
+    conf = NGINX_TEMPLATE.read_text()
+    local = {
+        line.split()[0]: line.strip().rstrip(";").split(None, 1)[1]
+        for line in conf.splitlines()
+        if line.strip().startswith("proxy_next_upstream")
+    }
+    annotations = layered(values_files("kind")[0])["ingress"]["annotations"]
+    prefix = "nginx.ingress.kubernetes.io/"
+    assert annotations[prefix + "proxy-next-upstream"] == local["proxy_next_upstream"]
+    assert annotations[prefix + "proxy-next-upstream-tries"] == local["proxy_next_upstream_tries"]
+
+
 def test_merge_follows_helm():
     assert merge({"a": {"b": 1, "c": [1]}}, {"a": {"c": [2]}}) == {"a": {"b": 1, "c": [2]}}
 

@@ -100,60 +100,86 @@ def test_generator_check_flags_a_busy_generator():
         )
 
 
-def hpa(at: float, desired: int, current: int) -> dict:
+def hpa(at: float, desired: int, current: int, ready: int) -> dict:
     return {
         "at": at,
         "desired_replicas": desired,
         "current_replicas": current,
+        "spec_replicas": current,
+        "ready_replicas": ready,
         "min_replicas": 1,
         "max_replicas": 3,
         "cpu_utilization": 95,
         "target_cpu_utilization": 70,
+        "scale_down_window": 30,
         "conditions": {"AbleToScale": "True", "ScalingActive": "True", "ScalingLimited": "False"},
         "reasons": {"AbleToScale": "ReadyForNewScale", "ScalingActive": "ValidMetricFound"},
     }
 
 
 def with_hpa(
-    scale_at: float | None, running_at: float | None = None, baseline: int = 1
+    scale_at: float | None, ready_at: float | None = None, served: int = 12
 ) -> autoscaling.Calibration:
-    """An HPA that wants 2 replicas from ``scale_at`` and runs them from ``running_at``."""
-    running_at = scale_at if running_at is None else running_at
+    """An HPA that wants 2 replicas from ``scale_at``, whose Deployment spec follows 15 s
+    later (currentReplicas), and whose second pod is Ready from ``ready_at``."""
+    ready_at = scale_at if ready_at is None else ready_at
     calibration = run(90)
     for reading in calibration.readings:
-        wanted = 2 if scale_at is not None and reading.at >= scale_at else baseline
-        running = 2 if running_at is not None and reading.at >= running_at else baseline
-        reading.autoscaler = hpa(reading.at, wanted, running)
+        wanted = 2 if scale_at is not None and reading.at >= scale_at else 1
+        spec = 2 if scale_at is not None and reading.at >= scale_at + 15 else 1
+        ready = 2 if ready_at is not None and reading.at >= ready_at else 1
+        reading.autoscaler = hpa(reading.at, wanted, spec, ready)
+    calibration.baseline_replicas = ["mlflow-a"]
+    if ready_at is not None:
+        calibration.new_replica_requests = {"mlflow-b": served}
+    calibration.scale_in = [hpa(0.0, 2, 2, 2), hpa(20.0, 1, 1, 2), hpa(40.0, 1, 1, 1)]
     return calibration
 
 
+def state():
+    return SimpleNamespace(summary=SimpleNamespace(notes=[]))
+
+
 def test_autoscaler_check_on_kubernetes():
-    state = SimpleNamespace(summary=SimpleNamespace(notes=[]))
-    suite.test_autoscaler_scales_out(with_hpa(40), deployment(object()), measure, state)
+    suite.test_autoscaler_scales_out(with_hpa(40), deployment(object()), measure, state())
     with pytest.raises(AssertionError, match="the load did not push the server hard enough"):
-        suite.test_autoscaler_scales_out(with_hpa(None), deployment(object()), measure, state)
+        suite.test_autoscaler_scales_out(with_hpa(None), deployment(object()), measure, state())
 
 
-def test_autoscaler_check_wants_running_pods_not_only_desired_ones():
-    state = SimpleNamespace(summary=SimpleNamespace(notes=[]))
-    pending = with_hpa(20, running_at=1000)  # wanted at 20 s, never running
-    with pytest.raises(AssertionError, match="pods not starting"):
-        suite.test_autoscaler_scales_out(pending, deployment(object()), measure, state)
+def test_autoscaler_check_wants_ready_pods_not_only_a_spec_count():
+    """D2: the HPA wants 2 and the Deployment's spec (currentReplicas) is 2, but the new
+    pod never becomes Ready: not a scale-out."""
+    pending = with_hpa(20, ready_at=1000)
+    assert max(r.autoscaler["current_replicas"] for r in pending.readings) == 2
+    with pytest.raises(AssertionError, match="did not start"):
+        suite.test_autoscaler_scales_out(pending, deployment(object()), measure, state())
 
 
-def test_autoscaler_already_scaled_before_the_load_is_skipped_not_passed():
-    state = SimpleNamespace(summary=SimpleNamespace(notes=[]))
-    with pytest.raises(pytest.skip.Exception, match="already ran 2 > minReplicas=1"):
-        suite.test_autoscaler_scales_out(
-            with_hpa(None, baseline=2), deployment(object()), measure, state
-        )
+def test_autoscaler_check_wants_the_new_pod_to_serve_traffic():
+    idle_pod = with_hpa(40, served=0)
+    with pytest.raises(AssertionError, match="served no front-door request"):
+        suite.test_autoscaler_scales_out(idle_pod, deployment(object()), measure, state())
+
+
+def test_autoscaler_not_back_at_min_before_the_load_fails_with_what_was_seen():
+    unsettled = with_hpa(40)
+    unsettled.settle_problem = "timed out after 120s waiting for the HPA at minReplicas"
+    with pytest.raises(AssertionError, match="not back at minReplicas before the load"):
+        suite.test_autoscaler_scales_out(unsettled, deployment(object()), measure, state())
 
 
 def test_autoscaler_check_fails_past_its_budget(monkeypatch):
     monkeypatch.setattr(suite, "SCALE_OUT_BUDGET", 30.0)
-    state = SimpleNamespace(summary=SimpleNamespace(notes=[]))
     with pytest.raises(AssertionError, match="only after 40s"):
-        suite.test_autoscaler_scales_out(with_hpa(40), deployment(object()), measure, state)
+        suite.test_autoscaler_scales_out(with_hpa(40), deployment(object()), measure, state())
+
+
+def test_scale_in_check():
+    suite.test_autoscaler_scales_back_in(with_hpa(40), deployment(object()), measure, state())
+    stuck = with_hpa(40)
+    stuck.scale_in = [hpa(t, 2, 2, 2) for t in (0.0, 60.0, 130.0)]
+    with pytest.raises(AssertionError, match="no scale-in after the load"):
+        suite.test_autoscaler_scales_back_in(stuck, deployment(object()), measure, state())
 
 
 def test_no_autoscaler_is_recorded_and_skipped():

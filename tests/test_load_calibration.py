@@ -157,3 +157,29 @@ def test_wait_for_idle_says_what_it_saw_when_it_gives_up():
 
     with pytest.raises(WaitTimeout, match=r"idle below 25% CPU.*replicas at 100% of their CPU"):
         wait_for_idle(FakeResources([100] * 1000), lambda _: None, interval=0.01, timeout=0.3)
+
+
+class FifteenSecondResources(FakeResources):
+    """A metrics API: a new reading only every third poll; between, the same one again."""
+
+    def __init__(self, percents: list[float]) -> None:
+        super().__init__(percents)
+        self.polls = 0
+        self.last = None
+
+    def sample(self):
+        self.polls += 1
+        if self.last is None or self.polls % 3 == 0:
+            self.last = super().sample()
+        return self.last
+
+
+def test_wait_for_idle_neither_counts_nor_resets_on_polls_without_a_new_reading():
+    from load.warmup import wait_for_idle
+
+    lines: list[str] = []
+    resources = FifteenSecondResources([10, 10, 10, 10])
+    _, idle = wait_for_idle(resources, lines.append, polls=3, interval=0.01, timeout=5)
+    assert idle == pytest.approx(10)
+    assert resources.polls >= 9, "three fresh readings take at least nine polls here"
+    assert not any("100%" in line for line in lines), lines

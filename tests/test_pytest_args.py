@@ -39,3 +39,20 @@ def test_options_and_their_values_keep_the_default_folders(posargs):
 )
 def test_named_test_paths_replace_the_default_folders(posargs):
     assert with_default_paths(posargs, DEFAULTS, ROOT) == posargs
+
+
+@pytest.mark.parametrize(
+    "posargs",
+    [
+        ["--db-dsn", "mysql://u:s3cret@db/mlflow", "-m", "smoke"],
+        ["--db-dsn=mysql://u:s3cret@db/mlflow", "-m", "smoke"],
+    ],
+)
+def test_secret_options_leave_the_command_line_for_the_environment(posargs):
+    """Real-cluster trial: nox echoed --db-dsn with its password into console and CI logs."""
+    from fixtures.core.pytest_args import secrets_to_environment
+
+    args, env = secrets_to_environment(posargs)
+    assert args == ["-m", "smoke"]
+    assert env == {"MLFLOW_ACC_DB_DSN": "mysql://u:s3cret@db/mlflow"}
+    assert not any("s3cret" in arg for arg in args)

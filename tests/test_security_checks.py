@@ -1,0 +1,54 @@
+"""The forged-Host check on synthetic replicas: MLflow's own refusal passes; a served API
+fails; anything else fails where the path to the replica keeps the Host, and is
+inconclusive (a skip, said) behind a managed control plane's front end (D10)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from fixtures.core.capabilities import HttpAnswer, Replica
+from fixtures.core.mlflow_api import HOST_REFUSAL
+from suites import test_security as checks
+
+
+class Replicas:
+    def __init__(self, api: HttpAnswer, host_header_preserved: bool) -> None:
+        self.api = api
+        self.host_header_preserved = host_header_preserved
+
+    def list(self):
+        return [Replica("mlflow-abc", True)]
+
+    def request(self, replica, path, timeout=10.0, headers=None):
+        return HttpAnswer(200, "OK") if path == "/health" else self.api
+
+
+def deployment(api: HttpAnswer, preserved: bool = True):
+    controller = Replicas(api, preserved)
+    return SimpleNamespace(label="fake", require=lambda *_: controller)
+
+
+MLFLOW_403 = HttpAnswer(403, f"{HOST_REFUSAL} - possible DNS rebinding attack detected")
+FRONT_END_404 = HttpAnswer(404, "<html>404 page not found</html>")
+
+
+def test_mlflows_refusal_passes_on_any_path():
+    checks.test_each_replica_refuses_a_forged_host(deployment(MLFLOW_403, preserved=False))
+    checks.test_each_replica_refuses_a_forged_host(deployment(MLFLOW_403, preserved=True))
+
+
+def test_a_served_api_fails():
+    with pytest.raises(AssertionError, match="served the API"):
+        checks.test_each_replica_refuses_a_forged_host(deployment(HttpAnswer(200, "{}"), False))
+
+
+def test_another_answer_fails_where_the_host_reaches_the_pod():
+    with pytest.raises(pytest.fail.Exception, match="not MLflow's 403 refusal"):
+        checks.test_each_replica_refuses_a_forged_host(deployment(FRONT_END_404, True))
+
+
+def test_another_answer_is_inconclusive_behind_a_front_end():
+    with pytest.raises(pytest.skip.Exception, match="inconclusive"):
+        checks.test_each_replica_refuses_a_forged_host(deployment(FRONT_END_404, False))
