@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fixtures.core import schema
+from fixtures.k8s import external_secrets
 from fixtures.k8s.chart import CONTAINER, MIGRATION_CONTAINER, Release
+from fixtures.k8s.release import image_values
 from fixtures.k8s.replicas import container_failures, pod_is_ready
 
 pytestmark = pytest.mark.k8s
@@ -86,6 +89,35 @@ def test_db_credentials_come_from_a_secret(deployment):
     assert not problems, "DB credentials not (only) from a Secret:\n" + "\n".join(problems)
 
 
+def server_db_secret(template: dict) -> str | None:
+    """The Secret the server container reads MYSQL_PWD from."""
+    env = {
+        e["name"]: e
+        for e in next(c for c in containers(template) if c["name"] == CONTAINER).get("env") or []
+    }
+    ref = ((env.get("MYSQL_PWD") or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+    return ref.get("name")
+
+
+def test_db_secret_is_synced_by_external_secrets(deployment):
+    """As the reference deployment: the DB Secret the server reads is made by an
+    ExternalSecret that is Ready (SecretSynced)."""
+    k8s = kubernetes(deployment)
+    template = k8s.deployment_object()["spec"]["template"]["spec"]
+    secret = server_db_secret(template)
+    assert secret, "the server container reads MYSQL_PWD from no Secret"
+    try:
+        external = external_secrets.for_secret(k8s.api, k8s.release.namespace, secret)
+    except LookupError as exc:
+        pytest.skip(f"{deployment.label}: {exc} (External Secrets Operator not installed)")
+    assert external is not None, (
+        f"no ExternalSecret in {k8s.release.namespace} makes Secret {secret}: it was created "
+        "by hand, and rotating it in the secret manager would not reach the pods"
+    )
+    ok, seen = external_secrets.synced(external)
+    assert ok, f"ExternalSecret {external['metadata']['name']} is not synced: {seen}"
+
+
 def test_workload_identity(deployment, run_state):
     """GKE: the server reaches its bucket with the pod's own identity and no key file.
 
@@ -141,10 +173,10 @@ def test_workload_identity(deployment, run_state):
     )
 
 
-def _upgrade_values(k8s, release: Release, db, tag: str, replicas: int) -> list[Path]:
+def _upgrade_values(k8s, release: Release, db, version: str, replicas: int) -> list[Path]:
     layer = {
-        "image": {"tag": tag},
-        "initImages": {"mlflowDbMigration": {"tag": tag}},
+        "image": image_values(k8s.images[version]),
+        "initImages": {"mlflowDbMigration": image_values(k8s.images[version])},
         "replicaCount": replicas,
         "autoscaling": {"enabled": False},
         "ingress": {"enabled": False},
@@ -155,7 +187,7 @@ def _upgrade_values(k8s, release: Release, db, tag: str, replicas: int) -> list[
         "serverAllowedHosts": release.in_cluster_hosts(),
     }
     run_layer = k8s.workdir / "values-run.yaml"
-    path = k8s.workdir / f"values-{release.name}-{tag}.yaml"
+    path = k8s.workdir / f"values-{release.name}-{version}.yaml"
     path.write_text(yaml.safe_dump(layer, sort_keys=False))
     return [*k8s.values_files, *([run_layer] if run_layer.is_file() else []), path]
 
@@ -165,36 +197,35 @@ def test_upgrade_with_replicas_leaves_schema_at_head(deployment):
     k8s = kubernetes(deployment)
     if not k8s.creates_releases or k8s.scratch_databases is None:
         pytest.skip("needs a scratch release and database: only on kind (never on Cloud SQL)")
-    database = deployment.require("database", "compares alembic revisions in MySQL")
-    if k8s.upgrade_from == k8s.image_tag:
-        pytest.skip(f"nothing to upgrade: {k8s.image_tag} is also the starting version")
+    if k8s.upgrade_from == k8s.server_version:
+        pytest.skip(f"nothing to upgrade: {k8s.server_version} is also the starting version")
+    target = k8s.images[k8s.server_version]
     scratch = dataclasses.replace(k8s.release, name=f"{k8s.release.name}-up")
     db = k8s.scratch_databases.create(k8s.api, scratch.namespace, "upgrade", k8s.run_id)
     try:
         k8s.helm_upgrade(scratch, _upgrade_values(k8s, scratch, db, k8s.upgrade_from, 1))
         before = db.verifier.alembic_revision()
         k8s.helm_upgrade(
-            scratch, _upgrade_values(k8s, scratch, db, k8s.image_tag, UPGRADE_REPLICAS)
+            scratch, _upgrade_values(k8s, scratch, db, k8s.server_version, UPGRADE_REPLICAS)
         )
         after = db.verifier.alembic_revision()
-        head = database.alembic_revision()  # the deployment under test runs image_tag
+        head = schema.head_for(k8s.server_version)
         pods = [p for p in k8s.pods(scratch) if not p["metadata"].get("deletionTimestamp")]
-        current = [
-            p for p in pods if k8s.server_container(p)["image"].endswith(f":{k8s.image_tag}")
-        ]
+        current = [p for p in pods if k8s.server_container(p)["image"] == target]
         # A failed migration the kubelet retried shows only in lastState and restartCount.
         failed_migrations = [
             failure for pod in current for failure in container_failures(pod, MIGRATION_CONTAINER)
         ]
         assert after == head, (
-            f"after upgrading {k8s.upgrade_from} -> {k8s.image_tag} with {UPGRADE_REPLICAS} "
-            f"replicas the schema is at {after} (was {before}); head is {head}"
+            f"after upgrading {k8s.upgrade_from} -> {k8s.server_version} with "
+            f"{UPGRADE_REPLICAS} replicas the schema is at {after} (was {before}); head is {head}"
         )
-        assert len(current) >= UPGRADE_REPLICAS, f"{len(current)} pods run {k8s.image_tag}"
+        assert len(current) >= UPGRADE_REPLICAS, f"{len(current)} pods run {target}"
         assert all(pod_is_ready(p) for p in current), "not every upgraded pod is Ready"
         assert not failed_migrations, f"migration init containers failed: {failed_migrations}"
         assert before != after, (
-            f"{k8s.upgrade_from} and {k8s.image_tag} share the schema {before}: nothing migrated"
+            f"{k8s.upgrade_from} and {k8s.server_version} share the schema {before}: "
+            "nothing migrated"
         )
     finally:
         k8s.helm_uninstall(scratch)

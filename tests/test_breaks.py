@@ -47,3 +47,20 @@ def test_server_side_breaks_compile():
     code = BrokenStack(frozenset(BREAKS)).sitecustomize()
     assert code is not None
     compile(code, "sitecustomize.py", "exec")
+
+
+def test_every_check_a_break_names_exists():
+    """prove hands these ids to pytest, which refuses an id that names no test: a renamed
+    check must not turn a caught break into a silent miss."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for name, broken in BREAKS.items():
+        for check in broken.catches:
+            path, _, function = check.partition("::")
+            assert (root / path).is_file(), f"{name}: {path} does not exist"
+            if function:
+                tree = ast.parse((root / path).read_text())
+                names = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+                assert function in names, f"{name}: {check} names no test"

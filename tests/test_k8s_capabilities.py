@@ -144,7 +144,9 @@ def test_diagnostics_on_a_fake_failure(tmp_path):
     assert "managedFields" not in described
     events = (tmp_path / "events.txt").read_text()
     assert f"Pod/{CRASHING} BackOff" in events
-    assert not any("secrets" in path for path, _ in fake.gets)  # Secrets are never read
+    assert not any("/api/v1/namespaces/mlflow/secrets" in path for path, _ in fake.gets), (
+        "Secrets are never read"
+    )
 
 
 def test_brief_names_every_pod_and_failing_object():

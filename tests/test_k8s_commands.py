@@ -87,6 +87,7 @@ def test_addons_are_pinned_and_configured_for_kind(tmp_path):
         ("metrics-server", "metrics-server", "3.13.1", "kube-system"),
         ("ingress-nginx", "ingress-nginx", "4.15.1", "ingress-nginx"),
         ("cert-manager", "cert-manager", "v1.21.1", "cert-manager"),
+        ("external-secrets", "external-secrets", "2.9.0", "external-secrets"),
     ]
     values = {c[3]: yaml.safe_load(Path(c[c.index("--values") + 1]).read_text()) for c in cmds}
     assert values["metrics-server"]["args"] == ["--kubelet-insecure-tls"]
@@ -112,7 +113,7 @@ def test_run_values_for_minio_use_s3_and_a_secret():
     values = run_values(
         Release("mlflow", "acc"),
         backends("minio"),
-        image_tag="3.15.1",
+        image="mlflow-acceptance/mlflow:0123abcd",
         workers=2,
         extra_hosts=["127.0.0.1:*"],
     )
@@ -129,14 +130,19 @@ def test_run_values_for_minio_use_s3_and_a_secret():
     assert "pw-123456" not in yaml.safe_dump(values)
     assert values["serverAllowedHosts"][-1] == "127.0.0.1:*"
     assert "mlflow.acc.svc.cluster.local" in values["serverAllowedHosts"]
-    assert values["initImages"]["mlflowDbMigration"]["tag"] == values["image"]["tag"] == "3.15.1"
+    assert values["image"] == {
+        "repository": "mlflow-acceptance/mlflow",
+        "tag": "0123abcd",
+        "pullPolicy": "IfNotPresent",  # loaded into the nodes with kind load: nothing to pull
+    }
+    assert values["initImages"]["mlflowDbMigration"] == values["image"]
 
 
 def test_run_values_for_fake_gcs_use_gs_and_the_emulator():
     values = run_values(
         Release("mlflow", "mlflow"),
         backends("fake-gcs"),
-        image_tag="3.15.1",
+        image="mlflow-acceptance/mlflow:0123abcd",
         workers=2,
         extra_hosts=[],
     )

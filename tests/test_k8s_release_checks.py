@@ -35,7 +35,7 @@ def deployment_with(routes: dict) -> SimpleNamespace:
         values_files=[],
         workdir=Path("."),
         run_id="r1",
-        image_tag="3.15.1",
+        server_version="3.17.2",
         upgrade_from="3.14.0",
         creates_releases=True,
         db_password=PASSWORD,
@@ -206,3 +206,67 @@ def test_workload_identity_skips_on_a_cluster_that_is_not_gke():
     state = SimpleNamespace(summary=SimpleNamespace(notes=[]))
     with pytest.raises(pytest.skip.Exception, match="is not GKE"):
         checks.test_workload_identity(gke_release("v1.36.1", PodStore()), state)
+
+
+ES = "/apis/external-secrets.io/v1/namespaces/mlflow/externalsecrets"
+
+
+def with_external_secrets(*items) -> SimpleNamespace:
+    routes = release_routes()
+    routes[ES] = {"kind": "ExternalSecretList", "items": list(items)}
+    return deployment_with(routes)
+
+
+def test_the_db_secret_made_by_a_synced_external_secret_passes():
+    checks.test_db_secret_is_synced_by_external_secrets(
+        with_external_secrets(load("externalsecret.json"))
+    )
+
+
+def test_a_db_secret_made_by_hand_fails():
+    other = load("externalsecret.json")
+    other["spec"]["target"]["name"] = "something-else"
+    with pytest.raises(AssertionError, match="no ExternalSecret in mlflow makes Secret mlflow-db"):
+        checks.test_db_secret_is_synced_by_external_secrets(with_external_secrets(other))
+
+
+def test_an_external_secret_that_does_not_sync_fails_with_its_reason():
+    broken = load("externalsecret.json")
+    broken["status"]["conditions"][0].update(
+        status="False", reason="SecretSyncedError", message="could not get secret data"
+    )
+    with pytest.raises(AssertionError, match="SecretSyncedError: could not get secret data"):
+        checks.test_db_secret_is_synced_by_external_secrets(with_external_secrets(broken))
+
+
+def test_no_external_secrets_api_skips_with_the_reason():
+    with pytest.raises(pytest.skip.Exception, match="not served"):
+        checks.test_db_secret_is_synced_by_external_secrets(deployment_with(release_routes()))
+
+
+def test_kind_makes_the_db_secret_through_the_fake_store():
+    from fixtures.k8s import external_secrets
+    from fixtures.k8s.release import create_secrets
+    from tests.k8s_fakes import backends
+
+    routes = release_routes()
+    synced = load("externalsecret.json")
+    routes[f"{ES}/mlflow-db"] = synced
+    routes["/api/v1/namespaces/mlflow/secrets/mlflow-db"] = {"kind": "Secret"}
+    fake = FakeKube(routes)
+    names = create_secrets(fake, RELEASE, backends("minio"), "r1")
+    assert names == ["mlflow-db", "mlflow-s3"]
+    posted = {path: body for method, path, body in fake.sent if method == "POST"}
+    store = posted[f"{external_secrets.API}/clustersecretstores"]
+    assert json.loads(store["spec"]["provider"]["fake"]["data"][0]["value"]) == {
+        "username": "mlflow",
+        "password": "pw-123456",
+    }
+    made = posted[ES]
+    assert made["spec"]["target"] == {"name": "mlflow-db", "creationPolicy": "Owner"}
+    assert "/api/v1/namespaces/mlflow/secrets" in posted  # the S3 keys: a plain Secret
+    assert not any(
+        body and body.get("metadata", {}).get("name") == "mlflow-db"
+        for path, body in posted.items()
+        if path.endswith("/secrets")
+    ), "the DB Secret must come from the operator, not from the run"

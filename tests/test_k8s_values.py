@@ -62,7 +62,7 @@ def layers() -> dict[str, dict]:
             extra=run_values(
                 RELEASE,
                 backends("minio"),
-                image_tag="3.15.1",
+                image="mlflow-acceptance/mlflow:0123abcd",
                 workers=2,
                 extra_hosts=["127.0.0.1:*"],
             ),
@@ -70,7 +70,11 @@ def layers() -> dict[str, dict]:
         "kind-fake-gcs": layered(
             *kind_files,
             extra=run_values(
-                RELEASE, backends("fake-gcs"), image_tag="3.15.1", workers=2, extra_hosts=[]
+                RELEASE,
+                backends("fake-gcs"),
+                image="mlflow-acceptance/mlflow:0123abcd",
+                workers=2,
+                extra_hosts=[],
             ),
         ),
         "gke": layered(*values_files("gke")),
@@ -134,7 +138,7 @@ def render(tmp_path: Path, layer: str) -> list[dict]:
                 run_values(
                     RELEASE,
                     backends(store),
-                    image_tag="3.15.1",
+                    image="mlflow-acceptance/mlflow:0123abcd",
                     workers=2,
                     extra_hosts=["127.0.0.1:*"],
                 )
