@@ -1,6 +1,7 @@
 """Security negatives: DNS-rebinding (Host) guard, CORS, no stack traces in error pages, and
 a metrics endpoint without secrets. MLflow >= 3.5 ships the Host and CORS guards; the chart
-configures them from the ingress hosts."""
+configures them from the ingress hosts. On an older server those checks skip, and the
+missing guard is reported as a hardening finding."""
 
 from __future__ import annotations
 
@@ -13,6 +14,19 @@ pytestmark = pytest.mark.acceptance
 FORGED_HOST = "evil.example.com"
 FOREIGN_ORIGIN = "https://evil.example.com"
 SEARCH = mlflow_api.SEARCH_EXPERIMENTS
+GUARDS = "3.5.0"  # MLflow's Host (DNS rebinding) and CORS guards
+
+
+def require_guards(deployment, hardening) -> None:
+    if not deployment.server_at_least(GUARDS):
+        hardening(
+            f"MLflow {deployment.expected_version} has no Host or CORS guard",
+            f"upgrade the server to MLflow >= {GUARDS} and set MLFLOW_SERVER_ALLOWED_HOSTS "
+            "and MLFLOW_SERVER_CORS_ALLOWED_ORIGINS (the chart derives them from the ingress)",
+        )
+    deployment.require_server(GUARDS, "the Host and CORS guards")
+
+
 STACK_TRACE_MARKERS = ("Traceback (most recent call last)", 'File "/')
 DRIVER_MARKERS = ("pymysql.err", "sqlalchemy.exc", "[SQL: ", "psycopg2.")
 
@@ -22,7 +36,8 @@ def mlflow_refused(status: int, text: str) -> bool:
     return status == 403 and mlflow_api.HOST_REFUSAL in text
 
 
-def test_forged_host_gets_403_on_the_api_while_health_answers(deployment):
+def test_forged_host_gets_403_on_the_api_while_health_answers(deployment, hardening):
+    require_guards(deployment, hardening)
     forged = {"Host": FORGED_HOST}
     api = deployment.http.post(SEARCH, json={"max_results": 1}, headers=forged)
     health = deployment.http.get("/health", headers=forged)
@@ -40,7 +55,8 @@ def test_forged_host_gets_403_on_the_api_while_health_answers(deployment):
     assert normal.status_code == 200, f"the front door's own host is refused: {normal.text[:200]}"
 
 
-def test_each_replica_refuses_a_forged_host(deployment):
+def test_each_replica_refuses_a_forged_host(deployment, hardening):
+    require_guards(deployment, hardening)
     controller = deployment.require("replica_controller", "cannot reach replicas one by one")
     for replica in controller.list():
         api = controller.request(
@@ -62,7 +78,8 @@ def test_each_replica_refuses_a_forged_host(deployment):
         )
 
 
-def test_foreign_cors_origin_is_refused_and_own_origin_allowed(deployment):
+def test_foreign_cors_origin_is_refused_and_own_origin_allowed(deployment, hardening):
+    require_guards(deployment, hardening)
     preflight = deployment.http.request(
         "OPTIONS",
         SEARCH,

@@ -4,11 +4,10 @@ inconclusive (a skip, said) behind a managed control plane's front end (D10)."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from fixtures.core.capabilities import HttpAnswer, Replica
+from fixtures.core.deployment import Deployment
 from fixtures.core.mlflow_api import HOST_REFUSAL
 from suites import test_security as checks
 
@@ -25,9 +24,15 @@ class Replicas:
         return HttpAnswer(200, "OK") if path == "/health" else self.api
 
 
-def deployment(api: HttpAnswer, preserved: bool = True):
+def deployment(api: HttpAnswer, preserved: bool = True, version: str = "3.17.2"):
     controller = Replicas(api, preserved)
-    return SimpleNamespace(label="fake", require=lambda *_: controller)
+    return Deployment(
+        "fake", "https://m.example.com", None, version, "r1", replica_controller=controller
+    )
+
+
+def no_hardening(finding, advice):
+    raise AssertionError(f"unexpected hardening finding: {finding}")
 
 
 MLFLOW_403 = HttpAnswer(403, f"{HOST_REFUSAL} - possible DNS rebinding attack detected")
@@ -35,20 +40,40 @@ FRONT_END_404 = HttpAnswer(404, "<html>404 page not found</html>")
 
 
 def test_mlflows_refusal_passes_on_any_path():
-    checks.test_each_replica_refuses_a_forged_host(deployment(MLFLOW_403, preserved=False))
-    checks.test_each_replica_refuses_a_forged_host(deployment(MLFLOW_403, preserved=True))
+    checks.test_each_replica_refuses_a_forged_host(
+        deployment(MLFLOW_403, preserved=False), no_hardening
+    )
+    checks.test_each_replica_refuses_a_forged_host(
+        deployment(MLFLOW_403, preserved=True), no_hardening
+    )
 
 
 def test_a_served_api_fails():
     with pytest.raises(AssertionError, match="served the API"):
-        checks.test_each_replica_refuses_a_forged_host(deployment(HttpAnswer(200, "{}"), False))
+        checks.test_each_replica_refuses_a_forged_host(
+            deployment(HttpAnswer(200, "{}"), False), no_hardening
+        )
 
 
 def test_another_answer_fails_where_the_host_reaches_the_pod():
     with pytest.raises(pytest.fail.Exception, match="not MLflow's 403 refusal"):
-        checks.test_each_replica_refuses_a_forged_host(deployment(FRONT_END_404, True))
+        checks.test_each_replica_refuses_a_forged_host(
+            deployment(FRONT_END_404, True), no_hardening
+        )
 
 
 def test_another_answer_is_inconclusive_behind_a_front_end():
     with pytest.raises(pytest.skip.Exception, match="inconclusive"):
-        checks.test_each_replica_refuses_a_forged_host(deployment(FRONT_END_404, False))
+        checks.test_each_replica_refuses_a_forged_host(
+            deployment(FRONT_END_404, False), no_hardening
+        )
+
+
+def test_an_mlflow_2_server_skips_the_guard_checks_and_reports_the_missing_guard():
+    found = []
+    with pytest.raises(pytest.skip.Exception, match=r"MLflow 2\.22\.2: the Host and CORS guards"):
+        checks.test_each_replica_refuses_a_forged_host(
+            deployment(HttpAnswer(200, "{}"), True, version="2.22.2"),
+            lambda finding, advice: found.append(finding),
+        )
+    assert found == ["MLflow 2.22.2 has no Host or CORS guard"]
