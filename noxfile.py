@@ -103,7 +103,8 @@ def load(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def stack(session: nox.Session) -> None:
-    """Stand up the local stack and keep it until Ctrl-C (for `nox -s external` or by hand)."""
+    """Stand up the local stack (or --target kind) and keep it until Ctrl-C, for by hand or
+    for `nox -s external` / `nox -s gke` against it."""
     install(session, "test")
     session.run("python", "-m", "fixtures.stack", *session.posargs, **INTERRUPT)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from fixtures.k8s import commands
-from fixtures.k8s.addons import addon_commands, issuer_manifests
+from fixtures.k8s.addons import EDGES, addon_commands, addons_for, issuer_manifests
 from fixtures.k8s.chart import Release
 from fixtures.k8s.release import run_values
 from tests.k8s_fakes import backends
@@ -79,7 +79,7 @@ def test_template_and_kind_commands():
 
 
 def test_addons_are_pinned_and_configured_for_kind(tmp_path):
-    cmds = addon_commands(tmp_path, KIND)
+    cmds = addon_commands(tmp_path, KIND, addons_for("ingress-nginx"))
     pinned = [
         (c[3], c[4], c[c.index("--version") + 1], c[c.index("--namespace") + 1]) for c in cmds
     ]
@@ -97,6 +97,47 @@ def test_addons_are_pinned_and_configured_for_kind(tmp_path):
     assert controller["hostPort"] == {"enabled": True}
     assert controller["service"]["type"] != "LoadBalancer"  # helm --wait would hang on kind
     assert all("--wait" in c and "--kube-context" in c for c in cmds)
+
+
+def test_traefik_edge_keeps_the_reference_edges_promises(tmp_path):
+    """What values/base.yaml asks of ingress-nginx by annotation, Traefik must do by config."""
+    cmds = addon_commands(tmp_path, KIND, addons_for("traefik"))
+    assert [c[3] for c in cmds] == [
+        "metrics-server", "traefik", "cert-manager", "external-secrets"
+    ]  # fmt: skip
+    traefik = cmds[1]
+    assert traefik[4:9] == ["traefik", "--repo", "https://traefik.github.io/charts", "--version",
+                            "39.0.7"]  # fmt: skip
+    values = yaml.safe_load(Path(traefik[traefik.index("--values") + 1]).read_text())
+    web, websecure = values["ports"]["web"], values["ports"]["websecure"]
+    assert (web["hostPort"], websecure["hostPort"]) == (80, 443)
+    assert web["http"]["redirections"]["entryPoint"]["to"] == "websecure"
+    assert values["tlsOptions"]["default"]["minVersion"] == "VersionTLS12"
+    assert websecure["transport"]["respondingTimeouts"]["readTimeout"] == "600s"
+    middlewares = {m["metadata"]["name"]: m["spec"] for m in values["extraObjects"]}
+    assert middlewares["hsts"]["headers"]["stsSeconds"] >= 15724800
+    assert middlewares["retry"]["retry"]["attempts"] >= 2
+    names = {f"traefik-{name}@kubernetescrd" for name in middlewares}
+    assert set(websecure["http"]["middlewares"]) == names
+    assert values["nodeSelector"]["ingress-ready"] == "true"
+    assert EDGES["traefik"].ingress_class == "traefik"
+
+
+def test_addons_take_local_charts_and_an_image_layer(tmp_path):
+    chart = tmp_path / "charts" / "metrics-server"
+    chart.mkdir(parents=True)
+    image = {"image": {"repository": "mlflow-acceptance/kind-component", "tag": "abc"}}
+    cmds = addon_commands(
+        tmp_path, KIND, addons_for("traefik"), {"metrics-server": chart},
+        {"metrics-server": image},
+    )  # fmt: skip
+    metrics = cmds[0]
+    assert metrics[4] == str(chart)
+    assert "--repo" not in metrics
+    assert "--version" not in metrics
+    files = [Path(metrics[i + 1]) for i, arg in enumerate(metrics) if arg == "--values"]
+    assert [yaml.safe_load(f.read_text()) for f in files][-1] == image  # the layer wins
+    assert "--repo" in cmds[1]  # the others still come from their repositories
 
 
 def test_ca_issuer_chain_follows_cert_manager_bootstrap():
