@@ -114,13 +114,25 @@ def test_traefik_edge_keeps_the_reference_edges_promises(tmp_path):
     assert web["http"]["redirections"]["entryPoint"]["to"] == "websecure"
     assert values["tlsOptions"]["default"]["minVersion"] == "VersionTLS12"
     assert websecure["transport"]["respondingTimeouts"]["readTimeout"] == "600s"
-    middlewares = {m["metadata"]["name"]: m["spec"] for m in values["extraObjects"]}
+    middlewares = {
+        m["metadata"]["name"]: m["spec"]
+        for m in values["extraObjects"]
+        if m["kind"] == "Middleware"
+    }
     assert middlewares["hsts"]["headers"]["stsSeconds"] >= 15724800
     assert middlewares["retry"]["retry"]["attempts"] >= 2
     names = {f"traefik-{name}@kubernetescrd" for name in middlewares}
     assert set(websecure["http"]["middlewares"]) == names
     assert values["nodeSelector"]["ingress-ready"] == "true"
-    assert EDGES["traefik"].ingress_class == "traefik"
+    # the MLflow Ingress keeps class nginx: Traefik's Ingress NGINX provider serves it
+    nginx = values["providers"]["kubernetesIngressNginx"]
+    assert nginx["enabled"]
+    assert nginx["ingressClass"] == "nginx"
+    classes = [o for o in values["extraObjects"] if o["kind"] == "IngressClass"]
+    assert [c["spec"]["controller"] for c in classes] == ["k8s.io/ingress-nginx"]
+    # nothing calls out of the machine
+    assert values["global"] == {"checkNewVersion": False, "sendAnonymousUsage": False}
+    assert EDGES["traefik"].namespace == "traefik"
 
 
 def test_addons_take_local_charts_and_an_image_layer(tmp_path):
