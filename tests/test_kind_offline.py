@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import tarfile
 from pathlib import Path
@@ -25,6 +26,7 @@ from fixtures.targets.kind.offline.node_image import (
     OfflineNodeImage,
     multi_image_archive,
     qualified,
+    static_seccomp,
 )
 from fixtures.targets.kind.offline.shim import SHIM_DIR, missing_capabilities, shim_environment
 
@@ -190,6 +192,30 @@ def test_the_node_plan_names_every_image_kubeadm_and_kind_start(tmp_path, monkey
     assert plan.offline
 
 
+def fake_gcc(tmp_path: Path, prints: str) -> str:
+    gcc = tmp_path / "gcc"
+    gcc.write_text(f"#!/bin/sh\necho '{prints}'\n")
+    gcc.chmod(0o755)
+    return str(gcc)
+
+
+def test_a_gcc_without_static_libseccomp_is_refused_before_any_build(tmp_path, monkeypatch):
+    """runc links libseccomp.a: without it the build would fail half an hour in."""
+    assert not static_seccomp(fake_gcc(tmp_path, "libseccomp.a"))  # gcc's "not found"
+    archive = tmp_path / "libseccomp.a"
+    archive.write_bytes(b"!<arch>\n")
+    assert static_seccomp(fake_gcc(tmp_path, str(archive)))
+    node = OfflineNodeImage(None, FakeGo(tmp_path), None, tmp_path / "cache", print)
+    monkeypatch.setattr(node.go, "check", lambda: None, raising=False)
+    monkeypatch.setenv("PATH", f"{tmp_path}/bin")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "gcc").write_text("#!/bin/sh\necho libseccomp.a\n")
+    (tmp_path / "bin" / "gcc").chmod(0o755)
+    with pytest.raises(SetupError, match=r"no libseccomp\.a") as refused:
+        node.check()
+    assert "apt-get install libseccomp-dev" in refused.value.hint
+
+
 # ---- the docker shim -----------------------------------------------------------------------
 def test_missing_capabilities_name_what_privileged_would_ask_for():
     assert missing_capabilities(OUR_VM) == ["CAP_SYS_RESOURCE"]
@@ -338,6 +364,9 @@ def test_offline_values_point_each_chart_at_its_built_image():
     assert eso["image"] == eso["webhook"]["image"] == eso["certController"]["image"]
     assert values["traefik"]["image"]["registry"] == "docker.io"
     assert values["traefik"]["image"]["repository"] == "mlflow-acceptance/kind-component"
+    # Traefik's chart semverCompares the image tag unless versionOverride says the version.
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", values["traefik"]["versionOverride"])
+    assert values["traefik"]["versionOverride"] == programs.TRAEFIK
 
 
 def test_workflows_pin_the_tool_versions_of_versions_py():
