@@ -246,7 +246,11 @@ def test_path_traversal_is_refused(deployment, artifact_run, template):
     canary_key = f"acc-canary-{deployment.run_id}.txt"
     canary = f"canary {deployment.run_id} outside the destination".encode()
     payload = template.format(canary=canary_key, exp=experiment_id)
-    backslash = "%5c" in payload
+    # Two payloads may reach the server as a name inside the destination: a backslash is a
+    # name character, and an edge that merges slashes (Traefik's sanitizePath) turns
+    # `artifacts//etc/passwd` into `artifacts/etc/passwd`. Accepting those is no traversal;
+    # only the bucket can show that nothing was written outside.
+    may_be_inside = "%5c" in payload or payload.startswith("/")
     if store is not None:
         store.put(canary_key, canary)
         before = store.bucket_keys()
@@ -263,16 +267,17 @@ def test_path_traversal_is_refused(deployment, artifact_run, template):
             for op, r in answers.items()
             if not 300 <= r.status_code < 500
         }
-        if not backslash:
+        if not may_be_inside:
             assert not accepted, f"{payload!r} was not refused (4xx or redirect): {accepted}"
         leaked = [
             op for op, r in answers.items() if canary in r.content or b"root:x:0:0" in r.content
         ]
         assert not leaked, f"{payload!r} read a file outside the destination via {leaked}"
-        if backslash and accepted and store is None:
+        if may_be_inside and accepted and store is None:
             pytest.skip(
-                f"{payload!r} was accepted as a literal name and read nothing outside; proving "
-                "it wrote nothing outside the destination needs the bucket (--bucket)"
+                f"{payload!r} was accepted (a literal name, or slashes the edge merged) and read "
+                "nothing outside; proving it wrote nothing outside the destination needs the "
+                "bucket (--bucket)"
             )
         if store is not None:
             after = store.bucket_keys()

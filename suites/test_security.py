@@ -15,6 +15,9 @@ FORGED_HOST = "evil.example.com"
 FOREIGN_ORIGIN = "https://evil.example.com"
 SEARCH = mlflow_api.SEARCH_EXPERIMENTS
 GUARDS = "3.5.0"  # MLflow's Host (DNS rebinding) and CORS guards
+# How long a replica may take to become Ready: MLflow's start on a busy 2-core host, inside
+# the chart's liveness allowance (10 s + 5 x 30 s).
+REPLICAS_READY_SECONDS = 240
 
 
 def require_guards(deployment, hardening) -> None:
@@ -58,7 +61,10 @@ def test_forged_host_gets_403_on_the_api_while_health_answers(deployment, harden
 def test_each_replica_refuses_a_forged_host(deployment, hardening):
     require_guards(deployment, hardening)
     controller = deployment.require("replica_controller", "cannot reach replicas one by one")
-    for replica in controller.list():
+    # A replica the autoscaler just added is not serving yet: wait until every one is Ready
+    # (a replica that never gets there fails here, saying what was last seen), then ask each.
+    controller.wait_ready(timeout=REPLICAS_READY_SECONDS)
+    for replica in [r for r in controller.list() if r.ready]:  # one added since: not serving
         api = controller.request(
             replica.name, f"{SEARCH}?max_results=1", headers={"Host": FORGED_HOST}
         )
