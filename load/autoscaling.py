@@ -93,7 +93,7 @@ class Calibration:
         )
 
     def server_cores(self) -> float | None:
-        return calc.rate_between(self.readings, *self.peak_window, calc.server_cores)
+        return calc.server_cores_between(self.readings, *self.peak_window)
 
     def describe_load(self) -> str:
         if self.result is None:
@@ -293,19 +293,20 @@ def write_plot(run: Calibration, path):
         series.append(
             Series("failures/s", times, [p.failures_per_s for p in history], "requests/s")
         )
+    server = calc.server_cpu_rates(run.readings)
+    if server:
+        series.append(
+            Series("server CPU", [p.t for p in server], [p.value for p in server], "cores")
+        )
     start = run.readings[0].at
     times = [r.at - start for r in run.readings]
-    for label, pick in (
-        ("server", calc.server_cores),
-        ("locust", lambda r: r.generator_cpu_seconds),
-    ):
-        values = [pick(r) for r in run.readings]
-        if all(v is not None for v in values) and len(values) > 1:
-            rates = [
-                (b - a) / (t2 - t1) if t2 > t1 else math.nan
-                for a, b, t1, t2 in zip(values, values[1:], times, times[1:], strict=False)
-            ]
-            series.append(Series(f"{label} CPU", times[1:], rates, "cores"))
+    values = [r.generator_cpu_seconds for r in run.readings]
+    if all(v is not None for v in values) and len(values) > 1:
+        rates = [
+            (b - a) / (t2 - t1) if t2 > t1 else math.nan
+            for a, b, t1, t2 in zip(values, values[1:], times, times[1:], strict=False)
+        ]
+        series.append(Series("locust CPU", times[1:], rates, "cores"))
     for name, _ in sorted(calc.peak_memory(run.readings).items()):
         memory = [
             next((s.memory_bytes / 2**20 for s in r.replicas if s.replica == name), None)

@@ -111,9 +111,41 @@ def rate_between(readings: Sequence[Reading], start: float, end: float, pick) ->
     return max(after - before, 0.0) / (last.at - first.at)
 
 
-def server_cores(reading: Reading) -> float | None:
-    """Summed cumulative CPU seconds of the replicas present in a reading."""
-    return sum(sample.cpu_seconds for sample in reading.replicas) if reading.replicas else None
+def server_cpu_used(before: Reading, after: Reading) -> float | None:
+    """CPU seconds the replicas used between two readings: each replica's own increase,
+    over replicas present in both whose counter did not go back (a restart), as
+    replica_cpu_percent counts them. A sum of counters would fall when a replica restarts
+    or leaves and jump when one arrives. None if no replica is in both."""
+    previous = {sample.replica: sample for sample in before.replicas}
+    increases = [
+        sample.cpu_seconds - previous[sample.replica].cpu_seconds
+        for sample in after.replicas
+        if sample.replica in previous
+    ]
+    return sum(max(i, 0.0) for i in increases) if increases else None
+
+
+def server_cpu_rates(readings: Sequence[Reading]) -> list[Point]:
+    """Cores the replicas used over each interval between readings."""
+    if not readings:
+        return []
+    points = []
+    for before, after in itertools.pairwise(readings):
+        used = server_cpu_used(before, after)
+        if used is not None and after.at > before.at:
+            points.append(Point(after.at - readings[0].at, used / (after.at - before.at)))
+    return points
+
+
+def server_cores_between(readings: Sequence[Reading], start: float, end: float) -> float | None:
+    """Cores the replicas used between two offsets, across restarts and new replicas."""
+    inside = [r for r in readings if start <= r.at - readings[0].at <= end]
+    if len(inside) < 2 or inside[-1].at <= inside[0].at:
+        return None
+    used = [server_cpu_used(a, b) for a, b in itertools.pairwise(inside)]
+    if all(u is None for u in used):
+        return None
+    return sum(u for u in used if u is not None) / (inside[-1].at - inside[0].at)
 
 
 def replica_percent_between(

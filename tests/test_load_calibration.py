@@ -84,10 +84,26 @@ def test_rates_and_per_replica_percent_over_a_window():
     readings = busy(90, 70, 30)
     per_replica = calc.replica_percent_between(readings, 10, 30)
     assert per_replica == pytest.approx({"server-1": 90, "server-2": 70})
-    assert calc.rate_between(readings, 10, 30, calc.server_cores) == pytest.approx(0.8)
+    assert calc.server_cores_between(readings, 10, 30) == pytest.approx(0.8)
     generator = calc.rate_between(readings, 10, 30, lambda r: r.generator_cpu_seconds)
     assert generator == pytest.approx(0.05)
-    assert calc.rate_between(readings, 50, 60, calc.server_cores) is None
+    assert calc.server_cores_between(readings, 50, 60) is None
+
+
+def test_server_cores_hold_across_a_restart_and_a_new_replica():
+    """Seen on kind: a replica killed in the top stage made the summed counters fall, and
+    the generator check reported no server CPU at all."""
+    readings = [
+        reading(0, {"a": 0.0, "b": 50.0}),
+        reading(1, {"a": 1.0, "b": 51.0}),
+        reading(2, {"a": 2.0, "b": 0.1}),  # b restarted: its interval is not counted
+        reading(3, {"a": 3.0, "b": 1.1, "c": 40.0}),  # c arrives with 40 s already used
+        reading(4, {"a": 4.0, "b": 2.1, "c": 41.0}),
+    ]
+    # a: 4 s; b: 1 + 1 + 1 s; c: 1 s (its first 40 s were before it was seen) over 4 s
+    assert calc.server_cores_between(readings, 0, 4) == pytest.approx(2.0)
+    assert [p.value for p in calc.server_cpu_rates(readings)] == pytest.approx([2, 1, 2, 3])
+    assert calc.server_cores_between([reading(0, {}), reading(1, {})], 0, 1) is None
 
 
 def test_peak_memory_per_replica_with_its_limit():

@@ -16,11 +16,20 @@ class Replicas:
     def __init__(self, api: HttpAnswer, host_header_preserved: bool) -> None:
         self.api = api
         self.host_header_preserved = host_header_preserved
+        self.asked: list[str] = []
+        self.waited = False
 
     def list(self):
-        return [Replica("mlflow-abc", True)]
+        # A replica added after the wait for Ready: it is not asked (not serving yet).
+        return [Replica("mlflow-abc", True), Replica("mlflow-new", False)]
+
+    def wait_ready(self, timeout, expected=None):
+        self.waited = True
+        return 0.0
 
     def request(self, replica, path, timeout=10.0, headers=None):
+        assert self.waited, "a replica was asked before every replica was Ready"
+        self.asked.append(replica)
         return HttpAnswer(200, "OK") if path == "/health" else self.api
 
 
@@ -46,6 +55,13 @@ def test_mlflows_refusal_passes_on_any_path():
     checks.test_each_replica_refuses_a_forged_host(
         deployment(MLFLOW_403, preserved=True), no_hardening
     )
+
+
+def test_only_replicas_ready_after_the_wait_are_asked():
+    """Seen on kind: a pod the autoscaler had just added answered /health 503."""
+    target = deployment(MLFLOW_403)
+    checks.test_each_replica_refuses_a_forged_host(target, no_hardening)
+    assert set(target.replica_controller.asked) == {"mlflow-abc"}
 
 
 def test_a_served_api_fails():
