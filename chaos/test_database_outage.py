@@ -59,7 +59,9 @@ def wait_writable(deployment, run) -> None:
 
 def verdict(run, journal, result) -> None:
     steady_state_came_back(journal, result)
-    recovered_within(run, RECOVERY_BOUND_SECONDS, "runs were writable again")
+    recovered_within(
+        run.values["recovery_seconds"], RECOVERY_BOUND_SECONDS, "runs were writable again"
+    )
     nothing_lost(result)
     no_call_longer_than(run, HANG_BOUND_SECONDS)
     stale = run.failures_after(run.recovered_at)

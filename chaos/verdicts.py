@@ -13,9 +13,10 @@ def steady_state_came_back(journal: Journal, result: AuditResult) -> None:
     assert not journal.deviated, f"steady state did not come back:\n{journal.explain()}"
 
 
-def recovered_within(run: ChaosRun, bound: float, what: str) -> None:
-    """``what`` names the recovery, e.g. "replicas were Ready again"."""
-    seconds = run.values["recovery_seconds"]
+def recovered_within(seconds: float, bound: float, what: str) -> None:
+    """``what`` names the recovery, e.g. "replicas were Ready again"; ``seconds`` is one
+    fault's recovery (``run.values["recovery_seconds"]`` spans the first fault to the last
+    recovery, which is one fault's only when there is one)."""
     assert seconds <= bound, f"{what} only {seconds}s after the fault (bound {bound}s)"
 
 

@@ -1,0 +1,70 @@
+"""Repeated kills are each timed on their own: a series whose kills each come back fast
+passes however long it spans, and one slow comeback fails the per-kill bound."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaos.kills import kill_repeatedly
+from chaos.verdicts import recovered_within
+from fixtures.core.capabilities import Replica
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def pause(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Replicas:
+    """Two replicas; a killed one is Ready again after its turn in ``comebacks``."""
+
+    def __init__(self, clock: Clock, comebacks: list[float]) -> None:
+        self.clock = clock
+        self.comebacks = list(comebacks)
+        self.down_until = {"server-1": 0.0, "server-2": 0.0}
+
+    def list(self) -> list[Replica]:
+        return [Replica(n, self.clock() >= until) for n, until in self.down_until.items()]
+
+    def kill(self, victim: str, before: dict[str, int]) -> float:
+        assert sum(r.ready for r in self.list()) == 2, "killed with one replica Ready"
+        self.down_until[victim] = self.clock() + self.comebacks.pop(0)
+        return self.clock()
+
+
+def series_for(comebacks: list[float], bound: float = 450):
+    clock = Clock()
+    replicas = Replicas(clock, comebacks)
+    series = kill_repeatedly(
+        replicas, replicas.kill, count=3, every=10, bound=bound, clock=clock, pause=clock.pause
+    )
+    return clock, series
+
+
+def test_each_kill_is_timed_from_its_kill_until_two_are_ready():
+    _, series = series_for([60, 60, 60])
+    series.finish(series.last_kill + 60)  # the caller's wait for Ready saw the last one back
+    assert series.kills == ["server-1", "server-2", "server-1"]
+    assert series.recoveries == [60.0, 60.0, 60.0]
+    # The series spans more than one kill's bound; each kill stays within it.
+    recovered_within(series.slowest, 150, "replicas were Ready again")
+
+
+def test_one_slow_comeback_fails_the_bound():
+    _, series = series_for([30, 200, 30])
+    series.finish(series.last_kill + 30)
+    assert series.slowest == 200.0
+    with pytest.raises(AssertionError, match=r"only 200.0s after the fault \(bound 150s\)"):
+        recovered_within(series.slowest, 150, "replicas were Ready again")
+
+
+def test_kills_stop_at_the_bound():
+    _, series = series_for([400, 400, 400], bound=450)
+    assert len(series.kills) == 2, series
+    assert series.recoveries == [400.0]
