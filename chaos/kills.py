@@ -24,6 +24,12 @@ class KillSeries:
     def slowest(self) -> float | None:
         return max(self.recoveries, default=None)
 
+    @property
+    def mean(self) -> float | None:
+        if not self.recoveries:
+            return None
+        return round(sum(self.recoveries) / len(self.recoveries), 1)
+
     def finish(self, recovered_at: float) -> None:
         """Record the last kill's recovery once the caller saw every replica Ready."""
         if len(self.recoveries) < len(self.kills):
