@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from fixtures.core.errors import TargetError
 from fixtures.k8s import commands
 from fixtures.k8s.access import KubernetesAccess
 from fixtures.k8s.chart import Release
@@ -270,3 +271,29 @@ def test_kind_makes_the_db_secret_through_the_fake_store():
         for path, body in posted.items()
         if path.endswith("/secrets")
     ), "the DB Secret must come from the operator, not from the run"
+
+
+def test_a_failed_scratch_upgrade_leaves_its_pods_logs(tmp_path, monkeypatch):
+    """The scratch release is uninstalled before the test's own diagnostics run: its state,
+    logs and events must be written when helm fails, and the error must say where."""
+    scratch = Release("mlflow-up", "mlflow")
+    routes = release_routes(name="mlflow-up")
+    fake = FakeKube(routes)
+    pod = routes[PODS]["items"][1]["metadata"]["name"]
+    fake.texts[f"{PODS}/{pod}/log?previous=false&container=mlflow"] = "still importing\n"
+
+    def helm_fails(command, *, timeout, what, **kwargs):
+        raise TargetError(f"{what}: exited 1: Progress deadline exceeded")
+
+    monkeypatch.setattr("fixtures.k8s.access.run", helm_fails)
+    access = deployment_with({}).kubernetes
+    access.api, access.workdir = fake, tmp_path
+    with pytest.raises(TargetError) as failed:
+        access.helm_upgrade(scratch, [])
+    message = str(failed.value)
+    folder = tmp_path / "diagnostics" / "mlflow-up"
+    assert "Progress deadline exceeded" in message
+    assert f"pod {pod}: not Ready" in message
+    assert f"logs, events and state: {folder}" in message
+    assert (folder / f"{pod}.mlflow.log").read_text() == "still importing\n"
+    assert any(query == {"labelSelector": scratch.pod_selector} for _, query in fake.gets)
