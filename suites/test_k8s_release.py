@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from fixtures.core import schema
+from fixtures.core.capabilities import settled_replicas
 from fixtures.k8s import external_secrets
 from fixtures.k8s.chart import CONTAINER, MIGRATION_CONTAINER, Release
 from fixtures.k8s.release import image_values
@@ -41,6 +42,8 @@ def containers(pod_spec: dict) -> list[dict]:
 def test_pods_run_as_non_root(deployment):
     """runAsNonRoot is enforced by the kubelet: a Running pod with it set runs no root process."""
     k8s = kubernetes(deployment)
+    if deployment.replica_controller is not None:  # a pod the autoscaler just added: wait
+        settled_replicas(deployment.replica_controller)
     # A pod on its way out (scale-in, rollout) is neither Ready nor a reason to fail.
     pods = [p for p in k8s.pods() if not p["metadata"].get("deletionTimestamp")]
     assert pods, f"no running pods match {k8s.release.pod_selector}"

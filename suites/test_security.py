@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures.core import mlflow_api, redaction
+from fixtures.core.capabilities import settled_replicas
 
 pytestmark = pytest.mark.acceptance
 
@@ -17,7 +18,6 @@ SEARCH = mlflow_api.SEARCH_EXPERIMENTS
 GUARDS = "3.5.0"  # MLflow's Host (DNS rebinding) and CORS guards
 # How long a replica may take to become Ready: MLflow's start on a busy 2-core host, inside
 # the chart's liveness allowance (10 s + 5 x 30 s).
-REPLICAS_READY_SECONDS = 240
 
 
 def require_guards(deployment, hardening) -> None:
@@ -61,10 +61,7 @@ def test_forged_host_gets_403_on_the_api_while_health_answers(deployment, harden
 def test_each_replica_refuses_a_forged_host(deployment, hardening):
     require_guards(deployment, hardening)
     controller = deployment.require("replica_controller", "cannot reach replicas one by one")
-    # A replica the autoscaler just added is not serving yet: wait until every one is Ready
-    # (a replica that never gets there fails here, saying what was last seen), then ask each.
-    controller.wait_ready(timeout=REPLICAS_READY_SECONDS)
-    for replica in [r for r in controller.list() if r.ready]:  # one added since: not serving
+    for replica in settled_replicas(controller):
         api = controller.request(
             replica.name, f"{SEARCH}?max_results=1", headers={"Host": FORGED_HOST}
         )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.core.capabilities import ObjectStoreVerifier
 from fixtures.k8s.chart import Release
 from fixtures.k8s.inpod import (
     MARK,
@@ -94,3 +95,17 @@ def test_no_ready_pod_is_said():
     routes["/api/v1/namespaces/mlflow/pods"]["items"] = []
     with pytest.raises(InPodError, match="no Ready pod of mlflow"):
         InPodDatabase(ServerPodExec(FakeKube(routes), RELEASE)).ping()
+
+
+@pytest.mark.parametrize(
+    ("destination", "prefix"),
+    [("gs://bucket/mlruns", "mlruns"), ("s3://b/a/b/", "a/b"), ("gs://bucket", "")],
+)
+def test_the_object_store_knows_its_prefix(destination, prefix):
+    """The traversal check tells keys inside the destination from keys outside by it (the
+    gke path against kind failed every traversal case on its absence)."""
+    fake = FakeKube(release_routes())
+    fake.execs["destination"] = (0, MARK + json.dumps(destination), "")
+    store = InPodObjectStore(ServerPodExec(fake, RELEASE))
+    assert store.prefix == prefix
+    assert isinstance(store, ObjectStoreVerifier)

@@ -41,7 +41,23 @@ def deployment_with(routes: dict) -> SimpleNamespace:
         creates_releases=True,
         db_password=PASSWORD,
     )
-    return SimpleNamespace(kubernetes=access, label="fake kind release")
+    return SimpleNamespace(
+        kubernetes=access, label="fake kind release", replica_controller=WaitsForReady()
+    )
+
+
+class WaitsForReady:
+    """A replica controller whose wait for Ready is recorded (the pods are the routes')."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def wait_ready(self, timeout: float, expected: int | None = None) -> float:
+        self.waits.append(timeout)
+        return 0.0
+
+    def list(self) -> list:
+        return []
 
 
 def ready_pods_only(routes: dict) -> dict:
@@ -297,3 +313,12 @@ def test_a_failed_scratch_upgrade_leaves_its_pods_logs(tmp_path, monkeypatch):
     assert f"logs, events and state: {folder}" in message
     assert (folder / f"{pod}.mlflow.log").read_text() == "still importing\n"
     assert any(query == {"labelSelector": scratch.pod_selector} for _, query in fake.gets)
+
+
+def test_non_root_waits_for_ready_and_still_fails_on_a_pod_that_never_gets_there():
+    """A pod the autoscaler just added is waited for; one still not Ready after the wait
+    (the recorded CrashLoopBackOff pod) fails the check."""
+    target = deployment_with(release_routes())
+    with pytest.raises(AssertionError, match="pods not Ready"):
+        checks.test_pods_run_as_non_root(target)
+    assert target.replica_controller.waits, "the check did not wait for Ready"

@@ -93,3 +93,13 @@ def test_an_mlflow_2_server_skips_the_guard_checks_and_reports_the_missing_guard
             lambda finding, advice: found.append(finding),
         )
     assert found == ["MLflow 2.22.2 has no Host or CORS guard"]
+
+
+def test_each_replica_answers_asks_only_once_every_replica_is_ready():
+    """Seen on the gke path against kind: a pod the autoscaler had just added was Running,
+    not Ready, and the smoke check failed on it."""
+    from suites import test_health
+
+    target = deployment(HttpAnswer(200, "3.17.2"))
+    test_health.test_each_replica_answers(target)
+    assert set(target.replica_controller.asked) == {"mlflow-abc"}
