@@ -11,6 +11,7 @@ import yaml
 from fixtures.core.errors import SetupError
 from fixtures.k8s import commands
 from fixtures.k8s.versions import KIND_NODE_IMAGE
+from fixtures.targets.kind import kind_cluster
 from fixtures.targets.kind.kind_cluster import KindCluster, kind_config_name
 
 CONFIG = Path(__file__).resolve().parents[1] / "kind-config.yaml"
@@ -118,8 +119,9 @@ def test_an_unkept_cluster_is_deleted_by_name(monkeypatch, tmp_path):
         lambda self, args, additional_env={}, timeout=None: ran.append(args),
     )
     monkeypatch.setattr(base, "sleep", lambda seconds: None)
+    monkeypatch.setattr(kind_cluster, "remove_idle_kind_network", lambda: ["network"])
     cluster = KindCluster(CONFIG, keep=False, say=lambda line: None)
     monkeypatch.setattr(cluster, "exists", lambda: False)
     cluster.start()
-    assert cluster.stop() == ["kind cluster mlflow-acc"]
+    assert cluster.stop() == ["kind cluster mlflow-acc", "network"]
     assert ran[-1] == commands.kind_delete("mlflow-acc")[1:]

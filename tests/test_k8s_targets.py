@@ -206,3 +206,31 @@ def test_no_metrics_api_means_no_resource_sampler_and_says_why(tmp_path):
         deployment.require("resources", "replica CPU")
     routes[METRICS_API] = {"kind": "APIResourceList", "groupVersion": "metrics.k8s.io/v1beta1"}
     assert started_cluster_target(tmp_path, routes).resources is not None
+
+
+class FakeNetwork:
+    def __init__(self, containers: dict) -> None:
+        self.attrs = {"Containers": containers}
+        self.removed = False
+
+    def reload(self) -> None:
+        pass
+
+    def remove(self) -> None:
+        self.removed = True
+
+
+@pytest.mark.parametrize(("attached", "removed"), [({}, True), ({"abc": {}}, False)])
+def test_the_kind_network_goes_only_when_idle(monkeypatch, attached, removed):
+    """kind never removes its network: a run removes it once nothing is attached, and
+    leaves it to another cluster or stand-in still on it."""
+    from types import SimpleNamespace
+
+    from fixtures.targets.kind import kind_cluster
+
+    network = FakeNetwork(attached)
+    client = SimpleNamespace(networks=SimpleNamespace(get=lambda name: network))
+    monkeypatch.setattr(kind_cluster, "docker_client", lambda: client)
+    said = kind_cluster.remove_idle_kind_network()
+    assert network.removed is removed
+    assert said == (["Docker network kind (idle)"] if removed else [])
