@@ -1,10 +1,12 @@
 """The loss audit: every write the server acknowledged must be there, exactly once.
 
 Availability tools (LitmusChaos, Chaos Mesh) stop at "the service answered"; this reads
-every acknowledged write back through the API and, where verifiers exist, finds it in
-MySQL and in the bucket with the right SHA-256. A retried POST whose first attempt did land
-shows up as a duplicate, which is counted apart from losses: a front door does not retry
-a request that was in flight on a killed replica, but the client does.
+every acknowledged write back through the API, values included, and, where verifiers
+exist, finds it in MySQL (runs, params, tags and metric rows with their values) and in the
+bucket with the right SHA-256. A retried POST whose first attempt did land shows up as a
+duplicate, which is counted apart from losses (by kind, for the verdict that bounds them):
+a front door does not retry a request that was in flight on a killed replica, but the
+client does.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ class AuditResult:
     client_failures: int = 0
     lost: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
+    duplicate_kinds: Counter = field(default_factory=Counter)  # op kind -> duplicated writes
     checked_in_db: int = 0
     checked_in_bucket: int = 0
+    bucket_unchecked: str | None = None  # why artifacts were not found in the bucket
     lost_ops: set[str] = field(default_factory=set)  # ids of acknowledged writes not found
 
     def lose(self, op_id: str, finding: str) -> None:
@@ -35,11 +39,20 @@ class AuditResult:
             self.lost_ops.add(op_id)
             self.lost.append(finding)
 
+    def duplicate(self, kind: str, finding: str) -> None:
+        self.duplicates.append(finding)
+        self.duplicate_kinds[kind] += 1
+
     def summary(self) -> str:
+        bucket = (
+            f"bucket not checked ({self.bucket_unchecked})"
+            if self.bucket_unchecked
+            else f"{self.checked_in_bucket} in the bucket"
+        )
         return (
             f"{self.acknowledged} acknowledged writes, {len(self.lost)} lost, "
             f"{len(self.duplicates)} duplicated, {self.client_failures} client failures; "
-            f"{self.checked_in_db} checked in the DB, {self.checked_in_bucket} in the bucket"
+            f"{self.checked_in_db} checked in the DB, {bucket}"
         )
 
 
@@ -70,13 +83,15 @@ def audit(
 ) -> AuditResult:
     acked = [op for op in ops if op.ok]
     result = AuditResult(acknowledged=len(acked), client_failures=sum(not op.ok for op in ops))
+    if object_store is None:
+        result.bucket_unchecked = "no bucket verifier: only the listed sizes were checked"
     runs = _all_runs(client, experiment_id)
     by_op = defaultdict(list)
     for run in runs:
         if OP_TAG in run.data.tags:
             by_op[run.data.tags[OP_TAG]].append(run)
     by_id = {run.info.run_id: run for run in runs}
-    histories: dict[tuple[str, str], Counter] = {}
+    histories: dict[tuple[str, str], dict[int, list[float]]] = {}
     listings: dict[str, dict[str, int | None]] = {}
     digests: dict[str, dict[str, tuple[int, str]]] = {}
 
@@ -89,27 +104,31 @@ def audit(
             if copies == 0 or run is None:
                 result.lose(op.id, f"{where}: the run is missing")
             elif copies > 1:
-                result.duplicates.append(f"{where}: created {copies} times")
+                result.duplicate(op.kind, f"{where}: created {copies} times")
             continue
         if run is None:
             result.lose(op.id, f"{where}: the run it wrote to is missing")
             continue
-        if op.kind == "log_param" and run.data.params.get(op.write["key"]) != op.write["value"]:
-            result.lose(op.id, f"{where}: param {op.write['key']} missing")
-        elif op.kind == "set_tag" and run.data.tags.get(op.write["key"]) != op.write["value"]:
-            result.lose(op.id, f"{where}: tag {op.write['key']} missing")
+        if op.kind in ("log_param", "set_tag"):
+            kind, held = (
+                ("param", run.data.params) if op.kind == "log_param" else ("tag", run.data.tags)
+            )
+            if (value := held.get(op.write["key"])) != op.write["value"]:
+                result.lose(op.id, f"{where}: {kind} {op.write['key']} is {value!r}")
         elif op.kind == "finish_run" and run.info.status != "FINISHED":
             result.lose(op.id, f"{where}: status is {run.info.status}, not FINISHED")
         elif op.kind == "log_metric":
             metric = (run_id, op.write["key"])
             if metric not in histories:
                 history = _read(lambda m=metric: client.get_metric_history(*m), [])
-                histories[metric] = Counter(m.step for m in history)
-            seen = histories[metric][op.write["step"]]
-            if seen == 0:
-                result.lose(op.id, f"{where}: metric step {op.write['step']} missing")
-            elif seen > 1:
-                result.duplicates.append(f"{where}: metric step logged {seen} times")
+                histories[metric] = defaultdict(list)
+                for point in history:
+                    histories[metric][point.step].append(point.value)
+            values = histories[metric].get(op.write["step"], [])
+            if finding := _metric_finding(op, values):
+                result.lose(op.id, f"{where}: {finding}")
+            elif len(values) > 1:
+                result.duplicate(op.kind, f"{where}: metric step logged {len(values)} times")
         elif op.kind == "log_artifact":
             _audit_artifact(
                 client, op, run, experiment_id, listings, digests, object_store, result, where
@@ -118,6 +137,16 @@ def audit(
     if database is not None:
         _audit_database(database, acked, result)
     return result
+
+
+def _metric_finding(op: Op, values: list[float]) -> str | None:
+    """Why a logged metric step is lost (missing, or not the value written); None if there."""
+    step = op.write["step"]
+    if not values:
+        return f"metric step {step} missing"
+    if op.write["value"] not in values:
+        return f"metric step {step} is {values}, {op.write['value']} was written"
+    return None
 
 
 def _audit_artifact(
@@ -151,23 +180,75 @@ def _audit_artifact(
         result.lose(op.id, f"{where}: {key} in the bucket has other bytes")
 
 
+DB_CHUNK = 200  # run ids per IN (...) query
+
+
+def _rows(database, sql: str, run_ids: list[str]) -> list[dict[str, Any]]:
+    """``sql`` with ``{runs}`` for the run-id list, run over chunks of run ids."""
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(run_ids), DB_CHUNK):
+        chunk = run_ids[start : start + DB_CHUNK]
+        rows += database.query(sql.format(runs=",".join(["%s"] * len(chunk))), tuple(chunk))
+    return rows
+
+
 def _audit_database(database, acked: list[Op], result: AuditResult) -> None:
-    creators = {op.write["run_id"]: op.id for op in acked if op.kind == "create_run"}
-    created = sorted(creators)
-    for start in range(0, len(created), 200):
-        chunk = created[start : start + 200]
-        marks = ",".join(["%s"] * len(chunk))
-        rows = database.query(
-            f"SELECT run_uuid FROM runs WHERE run_uuid IN ({marks})",  # noqa: S608
-            tuple(chunk),
+    """Each acknowledged write as MySQL holds it: the API could agree with itself over a
+    cache or a replica's own store, the tables cannot."""
+    written = sorted({op.write["run_id"] for op in acked if op.write.get("run_id")})
+    status = {
+        row["run_uuid"]: row["status"]
+        for row in _rows(
+            database, "SELECT run_uuid, status FROM runs WHERE run_uuid IN ({runs})", written
         )
-        present = {row["run_uuid"] for row in rows}
-        result.checked_in_db += len(chunk)
-        for run_id in chunk:
-            if run_id not in present:
-                result.lose(creators[run_id], f"create_run {run_id}: not in the runs table")
+    }
+    keyed: dict[str, dict[tuple[str, str], str]] = {"params": {}, "tags": {}}
+    for table in keyed:
+        sql = f"SELECT run_uuid, `key`, value FROM {table} WHERE run_uuid IN ({{runs}})"  # noqa: S608
+        for row in _rows(database, sql, written):
+            keyed[table][(row["run_uuid"], row["key"])] = row["value"]
+    metrics: dict[tuple[str, str, int], list[float]] = defaultdict(list)
+    sql = "SELECT run_uuid, `key`, step, value FROM metrics WHERE run_uuid IN ({runs})"
+    for row in _rows(database, sql, written):
+        metrics[(row["run_uuid"], row["key"], int(row["step"]))].append(float(row["value"]))
+
+    for op in acked:
+        run_id = op.write.get("run_id")
+        if run_id is None:
+            continue
+        where = f"{op.kind} {op.id} (run {run_id})"
+        result.checked_in_db += 1
+        if run_id not in status:
+            result.lose(op.id, f"{where}: not in the runs table")
+        elif op.kind == "finish_run" and status[run_id] != "FINISHED":
+            result.lose(op.id, f"{where}: status is {status[run_id]} in MySQL")
+        elif op.kind in ("log_param", "set_tag"):
+            table = "params" if op.kind == "log_param" else "tags"
+            value = keyed[table].get((run_id, op.write["key"]))
+            if value != op.write["value"]:
+                result.lose(op.id, f"{where}: {table} row {op.write['key']} is {value!r} in MySQL")
+        elif op.kind == "log_metric":
+            finding = _metric_finding(op, metrics[(run_id, op.write["key"], op.write["step"])])
+            if finding:
+                result.lose(op.id, f"{where}: {finding} in MySQL")
 
 
-def in_flight_at_a_kill(op: Op, windows: list[tuple[float, float]]) -> bool:
-    """Whether the call was under way while a replica was being killed."""
-    return any(op.started <= until and op.ended >= since for since, until in windows)
+# How a connection cut mid-answer reads in a client error; neither the front door nor
+# MLflow's client retries those. "Max retries exceeded" means the client did retry: not one.
+CUT_CONNECTION = ("IncompleteRead", "Connection broken", "Connection aborted", "RemoteDisconnected")
+CUT_GRACE_SECONDS = 5.0  # a cut call ends this soon after its replica was seen down
+
+
+def cut_by_a_kill(op: Op, windows: list[tuple[float, float]]) -> bool:
+    """Whether a failed call is one a kill cut: under way while a replica was being killed
+    (``windows``: from the kill order until the replica was seen down), failed with a cut
+    connection, and ended within seconds of the kill, not after minutes of retries."""
+    error = op.error or ""
+    if op.ok or op.hung or "Max retries exceeded" in error:
+        return False
+    if not any(fragment in error for fragment in CUT_CONNECTION):
+        return False
+    return any(
+        op.started <= until and since <= op.ended <= until + CUT_GRACE_SECONDS
+        for since, until in windows
+    )

@@ -56,4 +56,4 @@ def chaos_run(deployment, run_state, measure):
 
     yield make
     for run in runs:
-        run.pool.stop(join_timeout=TEARDOWN_JOIN_SECONDS)
+        run.stop_workload(join_timeout=TEARDOWN_JOIN_SECONDS)

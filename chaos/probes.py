@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 
+from mlflow.exceptions import MlflowException
+
 from chaos.experiment import Probe
 from fixtures.core.capabilities import ReplicaController
 from fixtures.core.deployment import Deployment
+from fixtures.core.mlflow_api import explain_write_failure
 from fixtures.core.waiting import Observation
 
 
@@ -29,9 +32,12 @@ def write_and_read_back(deployment: Deployment, experiment_id: str) -> Probe:
     client = deployment.mlflow_client()
 
     def check() -> Observation:
-        run = client.create_run(experiment_id, tags={"acc.probe": "steady-state"})
-        client.log_metric(run.info.run_id, "probe", 1.0)
-        value = client.get_run(run.info.run_id).data.metrics.get("probe")
+        try:
+            run = client.create_run(experiment_id, tags={"acc.probe": "steady-state"})
+            client.log_metric(run.info.run_id, "probe", 1.0)
+            value = client.get_run(run.info.run_id).data.metrics.get("probe")
+        except MlflowException as exc:
+            return Observation(False, explain_write_failure(exc))
         return Observation(value == 1.0, f"wrote and read back probe={value}")
 
     return Probe("a run can be written and read back", check)

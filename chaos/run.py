@@ -11,14 +11,17 @@ from typing import Any
 
 from chaos.audit import AuditResult, audit
 from chaos.experiment import Journal
+from chaos.prober import Phase, RawProber, phases, tag_round_trip
 from chaos.probes import wait_seconds
 from chaos.timeline import p95_ms, write_plot
 from chaos.workload import Op, WriterPool
 from fixtures.core.deployment import Deployment
 
-WARM_UP_SECONDS = 3.0  # writes before the fault, so the plot shows the steady state
+WARM_UP_SECONDS = 8.0  # writes before the fault: the steady state the prober's latency is
+# judged against, and the plot's left edge
 AUDIT_DETAIL_LIMIT = 50  # lost / duplicated writes named in each journal
-SETTLE_SECONDS = 5.0  # writes after recovery, so late failures (stale connections) show
+SETTLE_SECONDS = 24.0  # writes after recovery, so late failures (stale connections) show;
+# the prober's latency must be back in its second half
 
 
 @dataclass
@@ -36,17 +39,30 @@ class ChaosRun:
     # (from, to) of each replica kill: from the kill order until the replica was seen down
     kill_windows: list[tuple[float, float]] = field(default_factory=list)
     ops: list[Op] = field(default_factory=list)  # the write journal, once finished
+    hung: list[Op] = field(default_factory=list)  # calls unanswered when the writers stopped
     values: dict[str, Any] = field(default_factory=dict)  # the measurements, once finished
+    probe_phases: list[Phase] = field(default_factory=list)  # the raw prober's, once finished
+    prober_stopped: bool = True  # False if its last call was unanswered past its timeout
 
     def __post_init__(self) -> None:
         self.client = self.deployment.mlflow_client()
         self.experiment_id = self.client.create_experiment(self.deployment.unique_name(self.name))
         self.pool = WriterPool(self.client, self.experiment_id, writers=self.writers)
+        probe_run = self.client.create_run(self.experiment_id, tags={"acc.probe": "raw"})
+        self.prober = RawProber(
+            self.deployment, f"{self.name}-prober", tag_round_trip(probe_run.info.run_id)
+        )
         self.origin = time.monotonic()
 
     def start_workload(self) -> None:
         self.pool.start()
+        self.prober.start()
         wait_seconds(WARM_UP_SECONDS)
+
+    def stop_workload(self, join_timeout: float) -> None:
+        """Stop writers and prober (teardown: also when the test failed before finish)."""
+        self.pool.stop(join_timeout=join_timeout)
+        self.prober.stop()
 
     def mark(self, label: str) -> float:
         now = time.monotonic()
@@ -60,7 +76,8 @@ class ChaosRun:
     def finish(self, journal: Journal) -> AuditResult:
         """Let the workload settle, stop it, audit every acknowledged write, write reports."""
         wait_seconds(SETTLE_SECONDS)
-        stragglers = self.pool.stop()
+        self.hung = self.pool.stop()
+        self.prober_stopped = self.prober.stop()
         self.ops = ops = self.pool.snapshot()
         result = audit(
             self.client,
@@ -74,7 +91,15 @@ class ChaosRun:
         # Which writes, not only how many: a lost or doubled write is named in the journal.
         journal.outputs["lost"] = result.lost[:AUDIT_DETAIL_LIMIT]
         journal.outputs["duplicated"] = result.duplicates[:AUDIT_DETAIL_LIMIT]
-        journal.outputs["stragglers"] = stragglers
+        journal.outputs["hung"] = [f"{op.kind} {op.id}: {op.error}" for op in self.hung]
+        fault = self.fault_at or self.origin
+        recovered = self.recovered_at or time.monotonic()
+        settled = recovered + SETTLE_SECONDS / 2
+        self.probe_phases = phases(self.prober.calls, fault, recovered, settled)
+        journal.outputs["prober errors"] = {
+            phase.name: [call.outcome() for call in phase.errors[:AUDIT_DETAIL_LIMIT]]
+            for phase in self.probe_phases
+        }
         journal.write(folder / f"{self.name}.journal.json")
         write_plot(
             folder / f"{self.name}.png",
@@ -82,18 +107,25 @@ class ChaosRun:
             ops,
             self.origin,
             self.events,
+            self.prober.calls,
         )
-        fault = self.fault_at or self.origin
-        recovered = self.recovered_at or time.monotonic()
         self.values = {
             "recovery_seconds": round(recovered - fault, 1),
             "client_failures": result.client_failures,
+            "hung_calls": len(self.hung),
             "lost_writes": len(result.lost_ops),
             "duplicate_writes": len(result.duplicates),
             "acknowledged_writes": result.acknowledged,
             "p95_ms_during_fault": p95_ms(ops, fault, recovered),
             "max_op_seconds": round(max((op.seconds for op in ops), default=0.0), 1),
+            "checked_in_db": result.checked_in_db,
+            "checked_in_bucket": result.checked_in_bucket,
         }
+        for phase in self.probe_phases:
+            self.values[f"probe_{phase.name}_calls"] = len(phase.calls)
+            self.values[f"probe_{phase.name}_errors"] = len(phase.errors)
+            self.values[f"probe_{phase.name}_p95_ms"] = phase.p95_ms
+            self.values[f"probe_{phase.name}_max_ms"] = phase.max_ms
         for key, value in self.values.items():
             self.measure(f"{self.name}.{key}", value)
         return result

@@ -10,9 +10,10 @@ from chaos.experiment import Action, Experiment, Journal, Probe
 from chaos.probes import front_door_health, write_and_read_back
 from chaos.verdicts import (
     no_call_longer_than,
-    nothing_lost,
+    prober_held,
     recovered_within,
     steady_state_came_back,
+    writes_accounted_for,
 )
 from fixtures.core.waiting import Observation, wait_until
 
@@ -62,7 +63,8 @@ def verdict(run, journal, result) -> None:
     recovered_within(
         run.values["recovery_seconds"], RECOVERY_BOUND_SECONDS, "runs were writable again"
     )
-    nothing_lost(result)
+    writes_accounted_for(run, result, faults=1)
+    prober_held(run, during_errors=None)  # the database is down: raw errors are measured
     no_call_longer_than(run, HANG_BOUND_SECONDS)
     stale = run.failures_after(run.recovered_at)
     assert not stale, f"calls failed after recovery (stale connections?): {stale[:5]}"

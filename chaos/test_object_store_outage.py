@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 import time
-from dataclasses import dataclass
 
 import pytest
+import requests
 
 from chaos.experiment import Action, Experiment, Probe
+from chaos.prober import Call, RawProber, Send
 from chaos.probes import front_door_health, wait_seconds, write_and_read_back
-from chaos.verdicts import no_call_longer_than, nothing_lost, steady_state_came_back
+from chaos.verdicts import (
+    no_call_longer_than,
+    prober_held,
+    steady_state_came_back,
+    writes_accounted_for,
+)
 from fixtures.core import mlflow_api
 from fixtures.core.frontdoor import FrontDoorHttp
 from fixtures.core.waiting import Observation, wait_until
@@ -23,55 +28,20 @@ pytestmark = [pytest.mark.chaos, pytest.mark.disruptive]
 
 PAUSE_SECONDS = 15
 HANG_BOUND_SECONDS = 90
+PUT_TIMEOUT = (5, HANG_BOUND_SECONDS)  # connect, read
 SIZE = 64 * 1024
 
 
-@dataclass
-class Put:
-    path: str
-    data: bytes
-    started: float
-    ended: float = 0.0
-    status: int | None = None
-    error: str | None = None
+def artifact_puts(prefix: str, sent: dict[str, bytes]) -> Send:
+    """Raw artifact PUTs of fresh random bytes (kept in ``sent`` by path), no retries: each
+    one's fate is visible."""
 
+    def send(http: FrontDoorHttp, n: int, call: Call) -> requests.Response:
+        call.name = f"{prefix}/probe-{n}.bin"
+        sent[call.name] = data = os.urandom(SIZE)
+        return http.request("PUT", mlflow_api.artifact(call.name), data=data, timeout=PUT_TIMEOUT)
 
-class ArtifactProber:
-    """Raw artifact PUTs in a loop, no client retries: each one's fate is visible."""
-
-    def __init__(self, deployment, prefix: str) -> None:
-        self.http = FrontDoorHttp(deployment.tracking_uri, deployment.ca_bundle)
-        self.prefix = prefix
-        self.puts: list[Put] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="artifact-prober")
-
-    def _loop(self) -> None:
-        n = 0
-        while not self._stop.is_set():
-            n += 1
-            put = Put(f"{self.prefix}/probe-{n}.bin", os.urandom(SIZE), time.monotonic())
-            try:
-                response = self.http.request(
-                    "PUT",
-                    mlflow_api.artifact(put.path),
-                    data=put.data,
-                    timeout=(5, HANG_BOUND_SECONDS),
-                )
-                put.status = response.status_code
-            except Exception as exc:
-                put.error = type(exc).__name__
-            put.ended = time.monotonic()
-            self.puts.append(put)
-            self._stop.wait(0.5)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=HANG_BOUND_SECONDS + 10)
-        self.http.close()
+    return send
 
 
 def artifact_round_trip(deployment, prefix: str) -> Probe:
@@ -92,7 +62,8 @@ def test_object_store_pause(chaos_run, deployment, measure):
     faults = deployment.require("faults", "cannot pause the object store (managed or shared)")
     run = chaos_run("store_pause")
     prefix = f"{run.experiment_id}/store-pause/artifacts"
-    prober = ArtifactProber(deployment, prefix)
+    sent: dict[str, bytes] = {}
+    prober = RawProber(deployment, "artifact-prober", artifact_puts(prefix, sent), PUT_TIMEOUT)
     window: dict[str, float] = {}
 
     def outage() -> None:
@@ -125,8 +96,8 @@ def test_object_store_pause(chaos_run, deployment, measure):
             # Judge artifacts after recovery on writes that started after it.
             wait_until(
                 lambda: Observation(
-                    any(p.started > run.recovered_at for p in list(prober.puts)),
-                    f"{len(prober.puts)} artifact writes so far",
+                    any(p.started > run.recovered_at for p in list(prober.calls)),
+                    f"{len(prober.calls)} artifact writes so far",
                 ),
                 timeout=HANG_BOUND_SECONDS,
                 interval=0.5,
@@ -137,7 +108,8 @@ def test_object_store_pause(chaos_run, deployment, measure):
     result = run.finish(journal)
 
     steady_state_came_back(journal, result)
-    nothing_lost(result)
+    writes_accounted_for(run, result, faults=1)
+    prober_held(run, during_errors=0)  # metadata does not need the store
     start, end = window["start"], window["end"]
     metadata_failures = [
         f"{op.kind} {op.id}: {op.error}"
@@ -157,42 +129,44 @@ def test_object_store_pause(chaos_run, deployment, measure):
         "the server stalled metadata writes too, while only its object store was down"
     )
     no_call_longer_than(run, HANG_BOUND_SECONDS)
-    during = [p for p in prober.puts if p.started <= end and p.ended >= start]
+    during = [p for p in prober.calls if p.started <= end and p.ended >= start]
     measure("store_pause.artifact_puts_during", len(during))
-    measure("store_pause.artifact_puts_failed", sum(p.status != 200 for p in prober.puts))
-    hung = [p.path for p in prober.puts if p.ended - p.started > HANG_BOUND_SECONDS]
+    measure("store_pause.artifact_puts_failed", sum(p.status != 200 for p in prober.calls))
+    hung = [p.name for p in prober.calls if p.ended - p.started > HANG_BOUND_SECONDS]
     assert not hung, f"artifact writes hung past {HANG_BOUND_SECONDS}s: {hung}"
     unclean = [
-        f"{p.path}: {p.status or p.error}"
-        for p in prober.puts
+        f"{p.name}: {p.status or p.error}"
+        for p in prober.calls
         if p.status != 200 and not (p.status and p.status >= 500) and not p.error
     ]
     assert not unclean, f"artifact writes failed without a clean 5xx or timeout: {unclean}"
-    after = [p for p in prober.puts if p.started > run.recovered_at]
+    after = [p for p in prober.calls if p.started > run.recovered_at]
     assert after, "no artifact write after recovery to judge"
     assert all(p.status == 200 for p in after), [p.status or p.error for p in after]
-    assert_nothing_half_written(deployment, prober.puts, prefix)
+    assert_nothing_half_written(deployment, prober.calls, sent, prefix)
 
 
-def assert_nothing_half_written(deployment, puts: list[Put], prefix: str) -> None:
+def assert_nothing_half_written(
+    deployment, puts: list[Call], sent: dict[str, bytes], prefix: str
+) -> None:
     """Every listed artifact is whole; every acknowledged one is listed."""
     listing = deployment.http.get(mlflow_api.ARTIFACTS, params={"path": f"{prefix}"})
     assert listing.status_code == 200, listing.text[:200]
     sizes = {f["path"]: int(f.get("file_size", -1)) for f in listing.json().get("files", [])}
-    by_name = {p.path.rsplit("/", 1)[1]: p for p in puts}
+    by_name = {p.name.rsplit("/", 1)[1]: p for p in puts}
     partial = [
         f"{name}: {size} of {SIZE} bytes"
         for name, size in sizes.items()
         if name in by_name and size != SIZE
     ]
     assert not partial, f"half-written artifacts are listed as present: {partial}"
-    missing = [p.path for p in puts if p.status == 200 and p.path.rsplit("/", 1)[1] not in sizes]
+    missing = [p.name for p in puts if p.status == 200 and p.name.rsplit("/", 1)[1] not in sizes]
     assert not missing, f"acknowledged artifact writes are not listed: {missing[:5]}"
     store = deployment.object_store
     if store is not None:
         for put in puts:
-            name = put.path.rsplit("/", 1)[1]
+            name = put.name.rsplit("/", 1)[1]
             if name in sizes:
-                assert store.sha256(put.path) == hashlib.sha256(put.data).hexdigest(), (
-                    f"{put.path} in the bucket has other bytes than were sent"
+                assert store.sha256(put.name) == hashlib.sha256(sent[put.name]).hexdigest(), (
+                    f"{put.name} in the bucket has other bytes than were sent"
                 )

@@ -24,9 +24,15 @@ def p95_ms(ops: list[Op], start: float, end: float) -> float | None:
 
 
 def write_plot(
-    path: Path, title: str, ops: list[Op], origin: float, events: list[tuple[float, str]]
+    path: Path,
+    title: str,
+    ops: list[Op],
+    origin: float,
+    events: list[tuple[float, str]],
+    probes: list | None = None,
 ) -> Path:
-    """Operations, errors and p95 latency per second, with the fault and recovery marked."""
+    """Operations, errors and p95 latency per second, with the fault and recovery marked;
+    the raw prober's errors and latency beside the writers' (``probes``: its Calls)."""
     end = max((op.ended for op in ops), default=origin) - origin
     seconds = list(range(int(end) + 1))
     done = [0] * len(seconds)
@@ -46,5 +52,19 @@ def write_plot(
         Series("client failures", seconds, failed, panel="operations/s"),
         Series("p95 latency", seconds, [percentile(v, 0.95) for v in latency], panel="ms"),
     ]
+    probe_failed = [0] * len(seconds)
+    probe_ms: list[list[float]] = [[] for _ in seconds]
+    for call in probes or []:
+        bucket = min(int(call.ended - origin), len(seconds) - 1)
+        if bucket >= 0:
+            probe_failed[bucket] += not call.ok
+            probe_ms[bucket].append(call.ms)
+    if probes:
+        series += [
+            Series("raw prober errors", seconds, probe_failed, panel="operations/s"),
+            Series(
+                "raw prober latency", seconds, [percentile(v, 1.0) for v in probe_ms], panel="ms"
+            ),
+        ]
     marks = [Event(at - origin, label) for at, label in events]
     return timeline(path, title, series, events=marks)

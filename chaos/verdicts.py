@@ -26,6 +26,72 @@ def nothing_lost(result: AuditResult) -> None:
     )
 
 
+def nothing_hung(run: ChaosRun) -> None:
+    """A call still unanswered when the writers stopped (after recovery and the settle) is
+    a hang, whatever the bounds on the calls that did end."""
+    assert not run.hung, (
+        f"{len(run.hung)} client calls were still unanswered when the writers stopped: "
+        + "; ".join(f"{op.kind} {op.id}: {op.error}" for op in run.hung[:5])
+    )
+
+
+def duplicates_within(result: AuditResult, create_budget: int) -> None:
+    """A create whose answer a fault swallowed after the commit is retried by the client and
+    lands twice: at most ``create_budget`` of those. Anything else written twice is a defect
+    (params and tags are keyed; the server ignores an identical metric retry)."""
+    others = {kind: n for kind, n in result.duplicate_kinds.items() if kind != "create_run"}
+    assert not others, f"writes landed twice: {others}: {result.duplicates[:5]}"
+    creates = result.duplicate_kinds.get("create_run", 0)
+    assert creates <= create_budget, (
+        f"{creates} runs were created twice (budget {create_budget}, one per writer per "
+        f"fault): {result.duplicates[:5]}"
+    )
+
+
+def writes_accounted_for(run: ChaosRun, result: AuditResult, faults: int) -> None:
+    """Every acknowledged write there once (creates doubled by a fault within a budget of
+    one per writer per fault) and no call left hanging."""
+    nothing_lost(result)
+    duplicates_within(result, run.writers * faults)
+    nothing_hung(run)
+
+
+# The raw prober's p95 once the service has settled after recovery, against its p95 before
+# the fault: the writers keep the replicas busy, so latency is judged against the same
+# load's steady state, not an absolute that measures the machine.
+SETTLED_P95_FACTOR = 3.0
+SETTLED_P95_SLACK_MS = 2000.0
+
+
+def prober_held(run: ChaosRun, during_errors: int | None) -> None:
+    """What a client with no retries saw, phase by phase: no error before the fault or
+    after recovery, at most ``during_errors`` during it (None: an outage, only measured),
+    and latency back near its steady state once settled."""
+    assert run.prober_stopped, "the raw prober's last call was unanswered past its timeout"
+    by_name = {phase.name: phase for phase in run.probe_phases}
+    for name in ("before", "after", "settled"):
+        assert by_name[name].calls, f"the raw prober made no call in the {name} phase"
+    for name in ("before", "after"):
+        phase = by_name[name]
+        assert not phase.errors, (
+            f"{len(phase.errors)} of {len(phase.calls)} raw calls (no retries) failed {name} "
+            f"the fault: {[call.outcome() for call in phase.errors[:5]]}"
+        )
+    during = by_name["during"]
+    if during_errors is not None:
+        assert len(during.errors) <= during_errors, (
+            f"{len(during.errors)} of {len(during.calls)} raw calls (no retries) failed during "
+            f"the fault (at most {during_errors}): "
+            f"{[call.outcome() for call in during.errors[:5]]}"
+        )
+    before, settled = by_name["before"].p95_ms, by_name["settled"].p95_ms
+    bound = max(SETTLED_P95_FACTOR * before, before + SETTLED_P95_SLACK_MS)
+    assert settled <= bound, (
+        f"latency did not come back: raw calls had a p95 of {settled:.0f} ms once settled "
+        f"after recovery, {before:.0f} ms before the fault (bound {bound:.0f} ms)"
+    )
+
+
 def no_call_longer_than(run: ChaosRun, bound: float) -> None:
     longest = run.values["max_op_seconds"]
     assert longest <= bound, f"a client call took {longest}s (bound {bound}s)"

@@ -30,6 +30,7 @@ class Op:
     ok: bool = False
     error: str | None = None
     write: dict[str, Any] = field(default_factory=dict)
+    hung: bool = False  # still waiting for its answer when the writers were stopped
 
     @property
     def seconds(self) -> float:
@@ -49,6 +50,7 @@ class WriterPool:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._in_flight: dict[int, Op] = {}  # writer -> the call it is waiting on
         self._scratch = tempfile.TemporaryDirectory(prefix="mlflow-acc-chaos-")
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -61,15 +63,24 @@ class WriterPool:
             self._threads.append(thread)
         return self
 
-    def stop(self, join_timeout: float = 90.0) -> list[str]:
-        """Stop the writers; return the names of those still inside a call at the deadline
-        (their last operation is in doubt and not counted either way)."""
+    def stop(self, join_timeout: float = 90.0) -> list[Op]:
+        """Stop the writers; return the calls still unanswered at the deadline. Each goes
+        into the journal as hung, ended now, so the longest-call bound sees it; its write is
+        in doubt and not audited either way."""
         self._stop.set()
         deadline = time.monotonic() + join_timeout
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self._scratch.cleanup()
-        return [t.name for t in self._threads if t.is_alive()]
+        now = time.monotonic()
+        with self._lock:
+            hung = [op for op in self._in_flight.values() if not op.ended]
+            for op in hung:
+                op.hung, op.ended = True, now
+                op.error = f"no answer {op.seconds:.0f}s after the call, when the writers stopped"
+                self.ops.append(op)
+            self._in_flight.clear()
+        return hung
 
     def snapshot(self) -> list[Op]:
         with self._lock:
@@ -77,17 +88,20 @@ class WriterPool:
 
     # ---- the writers -------------------------------------------------------------------
     def _record(self, op: Op, call) -> Any:
+        with self._lock:
+            self._in_flight[op.writer] = op
+        result, error = None, None
         try:
             result = call()
-            op.ok = True
-            return result
         except Exception as exc:  # the client gave up after its retries: a client failure
-            op.error = f"{type(exc).__name__}: {str(exc)[:300]}"
-            return None
-        finally:
-            op.ended = time.monotonic()
-            with self._lock:
-                self.ops.append(op)
+            error = f"{type(exc).__name__}: {str(exc)[:300]}"
+        with self._lock:
+            self._in_flight.pop(op.writer, None)
+            if op.hung:  # stop() journaled it already; a late answer counts neither way
+                return None
+            op.ended, op.ok, op.error = time.monotonic(), error is None, error
+            self.ops.append(op)
+        return result
 
     def _write(self, writer: int) -> None:
         seq = 0

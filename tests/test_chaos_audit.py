@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 from mlflow.exceptions import MlflowException
 
-from chaos.audit import audit, in_flight_at_a_kill
+from chaos.audit import audit, cut_by_a_kill
 from chaos.experiment import Action, Experiment, Probe
 from chaos.workload import OP_TAG, Op
 from fixtures.core.waiting import Observation
@@ -41,7 +41,9 @@ class FakeClient:
     def get_metric_history(self, run_id, key):
         if run_id not in self.histories:
             raise MlflowException("Run not found", error_code="RESOURCE_DOES_NOT_EXIST")
-        return [SimpleNamespace(step=s) for s in self.histories[run_id]]
+        # a point is a step (its value is the step, as the writers log it) or (step, value)
+        points = [p if isinstance(p, tuple) else (p, float(p)) for p in self.histories[run_id]]
+        return [SimpleNamespace(step=step, value=value) for step, value in points]
 
     def list_artifacts(self, run_id, path):
         listed = self.artifacts.get(run_id, {})
@@ -90,14 +92,11 @@ def test_audit_of_a_sound_deployment_finds_nothing():
 
 
 def test_database_verifier_reports_runs_missing_from_mysql():
-    class Db:
-        def query(self, sql, params):
-            return [{"run_uuid": "r1"}]  # r2 went to a replica's own SQLite
-
+    db = Tables(runs=[{"run_uuid": "r1", "status": "RUNNING"}])  # r2: a replica's own SQLite
     ops = [op("w0-1", "create_run", run_id="r1"), op("w1-1", "create_run", run_id="r2")]
     client = FakeClient([run("r1", "w0-1"), run("r2", "w1-1")], {})
-    result = audit(client, "1", ops, database=Db())
-    assert result.lost == ["create_run r2: not in the runs table"]
+    result = audit(client, "1", ops, database=db)
+    assert result.lost == ["create_run w1-1 (run r2): not in the runs table"]
     assert result.checked_in_db == 2
 
 
@@ -168,13 +167,105 @@ def test_audit_loses_artifacts_missing_or_truncated_in_the_listing():
     ]
 
 
-def test_only_calls_under_way_during_a_kill_count_as_in_flight():
+CUT = (
+    "MlflowException: API request to /runs/log-parameter failed with exception "
+    "('Connection broken: IncompleteRead(0 bytes read)')"
+)
+
+
+def test_only_connection_cuts_ending_at_a_kill_are_exempt():
     windows = [(10.0, 11.0), (30.0, 30.5)]
-    during = Op("b", 0, "log_param", 9.5, 10.2, False, "IncompleteRead")
-    started_inside = Op("c", 0, "log_param", 30.2, 31.0, False, "IncompleteRead")
-    after = Op("d", 0, "log_param", 11.5, 12.0, False, "502")
-    before = Op("e", 0, "log_param", 8.0, 9.9, False, "timeout")
-    assert in_flight_at_a_kill(during, windows)
-    assert in_flight_at_a_kill(started_inside, windows)
-    assert not in_flight_at_a_kill(after, windows)
-    assert not in_flight_at_a_kill(before, windows)
+    during = Op("b", 0, "log_param", 9.5, 10.2, False, CUT)
+    started_inside = Op("c", 0, "log_param", 30.2, 31.0, False, CUT)
+    within_grace = Op("c2", 0, "log_param", 10.8, 15.5, False, CUT)
+    after = Op("d", 0, "log_param", 11.5, 12.0, False, CUT)
+    before = Op("e", 0, "log_param", 8.0, 9.9, False, CUT)
+    # The audit's simulation: an error of another kind, and a cut retried for minutes.
+    not_a_cut = Op("f", 0, "log_param", 9.5, 10.2, False, "RESOURCE_DOES_NOT_EXIST: run")
+    minutes_later = Op("g", 0, "log_param", 9.5, 250.0, False, CUT)
+    retried = Op(
+        "h",
+        0,
+        "log_param",
+        9.5,
+        10.2,
+        False,
+        "MlflowException: Max retries exceeded with url (Caused by ProtocolError("
+        "'Connection aborted.', RemoteDisconnected()))",
+    )
+    hung = Op("i", 0, "log_param", 9.5, 10.2, False, CUT, hung=True)
+    assert cut_by_a_kill(during, windows)
+    assert cut_by_a_kill(started_inside, windows)
+    assert cut_by_a_kill(within_grace, windows)
+    for op in (after, before, not_a_cut, minutes_later, retried, hung):
+        assert not cut_by_a_kill(op, windows), op.id
+
+
+def test_metric_with_another_value_is_lost_and_doubled_steps_are_kinded():
+    ops = [
+        op("w0-1", "create_run", run_id="r1"),
+        op("w0-2", "log_metric", run_id="r1", key="m", step=2, value=2.0),
+        op("w0-3", "log_metric", run_id="r1", key="m", step=3, value=3.0),
+        op("w0-4", "log_metric", run_id="r1", key="m", step=4, value=4.0),
+    ]
+    client = FakeClient([run("r1", "w0-1")], {"r1": [(2, 0.0), 3, 4, 4]})
+    result = audit(client, "1", ops)
+    assert result.lost == ["log_metric w0-2 (run r1): metric step 2 is [0.0], 2.0 was written"]
+    assert result.duplicate_kinds == {"log_metric": 1}
+
+
+def test_api_param_with_another_value_is_lost():
+    ops = [
+        op("w0-1", "create_run", run_id="r1"),
+        op("w0-2", "log_param", run_id="r1", key="p", value="v"),
+    ]
+    client = FakeClient([run("r1", "w0-1", params={"p": "other"})], {})
+    assert audit(client, "1", ops).lost == ["log_param w0-2 (run r1): param p is 'other'"]
+
+
+class Tables:
+    """MySQL as the audit reads it: rows of runs, params, tags and metrics."""
+
+    def __init__(self, runs, params=(), tags=(), metrics=()):
+        self.tables = {"runs": runs, "params": params, "tags": tags, "metrics": metrics}
+
+    def query(self, sql, params):
+        table = sql.split(" FROM ")[1].split()[0]
+        return [row for row in self.tables[table] if row["run_uuid"] in params]
+
+
+def test_database_verifier_reads_params_tags_and_metric_values_from_mysql():
+    """The API agrees with itself (a cache, a replica's own store); MySQL does not."""
+    ops = [
+        op("w0-1", "create_run", run_id="r1"),
+        op("w0-2", "log_param", run_id="r1", key="p", value="v"),
+        op("w0-3", "set_tag", run_id="r1", key="t", value="x"),
+        op("w0-4", "log_metric", run_id="r1", key="m", step=4, value=4.0),
+        op("w0-5", "log_metric", run_id="r1", key="m", step=5, value=5.0),
+        op("w0-6", "finish_run", run_id="r1"),
+    ]
+    api = FakeClient(
+        [run("r1", "w0-1", params={"p": "v"}, tags={"t": "x"}, status="FINISHED")],
+        {"r1": [4, 5]},
+    )
+    db = Tables(
+        runs=[{"run_uuid": "r1", "status": "RUNNING"}],
+        params=[{"run_uuid": "r1", "key": "p", "value": "v"}],
+        tags=[],
+        metrics=[
+            {"run_uuid": "r1", "key": "m", "step": 4, "value": 4.0},
+            {"run_uuid": "r1", "key": "m", "step": 5, "value": 0.5},
+        ],
+    )
+    result = audit(api, "1", ops, database=db)
+    assert sorted(result.lost) == [
+        "finish_run w0-6 (run r1): status is RUNNING in MySQL",
+        "log_metric w0-5 (run r1): metric step 5 is [0.5], 5.0 was written in MySQL",
+        "set_tag w0-3 (run r1): tags row t is None in MySQL",
+    ]
+    assert result.checked_in_db == 6
+
+
+def test_audit_without_a_bucket_verifier_says_so():
+    result = audit(FakeClient([], {}), "1", [])
+    assert "bucket not checked (no bucket verifier" in result.summary()
