@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures.core import mlflow_api
 from fixtures.core.capabilities import settled_replicas
 
 pytestmark = pytest.mark.smoke
@@ -41,9 +42,17 @@ def test_ui_root_serves_html(deployment):
 
 
 def test_mlflow_client_reaches_the_server(deployment):
-    client = deployment.mlflow_client()
-    experiments = client.search_experiments(max_results=1)
-    assert isinstance(experiments, list), f"search_experiments returned {experiments!r}"
+    """The client as users configure it sees what the server holds: an experiment made
+    over plain REST through the front door is found by name, with the same id."""
+    name = deployment.unique_name("client-reach")
+    response = deployment.http.post(mlflow_api.CREATE_EXPERIMENT, json={"name": name})
+    assert response.status_code == 200, (
+        f"POST {mlflow_api.CREATE_EXPERIMENT}: HTTP {response.status_code}: {response.text[:200]}"
+    )
+    created = response.json()["experiment_id"]
+    found = deployment.mlflow_client().get_experiment_by_name(name)
+    seen = None if found is None else found.experiment_id
+    assert seen == created, f"the client found experiment {name!r} as {seen}, created {created}"
 
 
 def test_each_replica_answers(deployment):
