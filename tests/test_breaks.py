@@ -49,18 +49,23 @@ def test_server_side_breaks_compile():
     compile(code, "sitecustomize.py", "exec")
 
 
-def test_every_check_a_break_names_exists():
+def test_every_check_a_break_names_exists_and_says_what_its_failure_names():
     """prove hands these ids to pytest, which refuses an id that names no test: a renamed
-    check must not turn a caught break into a silent miss."""
+    check must not turn a caught break into a silent miss. And each says which words its
+    failure message must hold, or any failure would count as catching the break."""
     import ast
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
     for name, broken in BREAKS.items():
-        for check in broken.catches:
-            path, _, function = check.partition("::")
+        assert broken.catches, f"{name}: no check is expected to catch it"
+        for catch in broken.catches:
+            assert catch.fragments, f"{name}: {catch.check} names no words to look for"
+            assert all(f.strip() for f in catch.fragments), f"{name}: {catch.check}: empty"
+            path, _, function = catch.check.partition("::")
             assert (root / path).is_file(), f"{name}: {path} does not exist"
             if function:
                 tree = ast.parse((root / path).read_text())
                 names = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
-                assert function in names, f"{name}: {check} names no test"
+                test = function.split("[", 1)[0]  # a parametrized id's parameters
+                assert test in names, f"{name}: {catch.check} names no test"

@@ -1,10 +1,17 @@
-"""`nox -s prove -- ...`: which arguments name breaks and which go on to pytest."""
+"""`nox -s prove -- ...`: which arguments name breaks and which go on to pytest, and what
+counts as catching a break: a failure whose message names the cause."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import ClassVar
+
 import pytest
 
-from fixtures.prove import main, split_args
+from fixtures import prove
+from fixtures.prove import check_line, main, split_args
+from fixtures.targets.local.breaks import Catch
 
 
 @pytest.mark.parametrize(
@@ -29,3 +36,101 @@ def test_an_unknown_break_is_one_line_before_anything_starts(capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: unknown break legacy-tsl")
     assert "\n" not in err
+
+
+HSTS = "suites/test_tls.py::test_hsts_is_sent"
+
+
+class FakePytest:
+    """Stands in for the pytest run of a break: writes the summary.json it would have."""
+
+    tests: ClassVar[list[dict]] = []
+
+    def __init__(self, command: list[str], **_: object) -> None:
+        reports = Path(command[command.index("--reports-dir") + 1])
+        run = reports / "20260101-000000-abcd"
+        run.mkdir(parents=True)
+        summary = {"run_id": run.name, "tests": self.tests}
+        (run / "summary.json").write_text(json.dumps(summary))
+        (reports / "latest").symlink_to(run.name)
+        self.returncode = 1
+
+    def __enter__(self) -> FakePytest:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.returncode
+
+
+def record(nodeid: str, outcome: str, message: str | None = None) -> dict:
+    """One test as summary.json lists it."""
+    return {"nodeid": nodeid, "outcome": outcome, "message": message, "skip_reason": None}
+
+
+@pytest.mark.parametrize(
+    ("tests", "caught", "missed"),
+    [
+        (
+            [record(HSTS, "failed", "AssertionError: no strict-transport-security HEADER | x")],
+            "AssertionError: no strict-transport-security HEADER | x",
+            None,
+        ),
+        (
+            [record(HSTS, "failed", "requests.exceptions.ConnectTimeout: front door")],
+            None,
+            "failed for another reason: requests.exceptions.ConnectTimeout: front door",
+        ),
+        ([record(HSTS, "passed")], None, "did not fail (passed)"),
+        (
+            [record(HSTS, "error", "TargetError: the stack did not come up")],
+            None,
+            "errored in setup or teardown: TargetError: the stack did not come up",
+        ),
+        # Another test whose name starts with the check's is not the check.
+        (
+            [record(HSTS + "_twice", "failed", "no Strict-Transport-Security header")],
+            None,
+            "did not fail (not run)",
+        ),
+    ],
+)
+def test_a_break_is_caught_only_by_a_failure_naming_its_cause(
+    monkeypatch, tmp_path, tests, caught, missed
+):
+    monkeypatch.setattr(FakePytest, "tests", tests)
+    monkeypatch.setattr(prove.subprocess, "Popen", FakePytest)
+    outcome = prove.run_break("no-hsts", [], tmp_path)
+    json.dumps(outcome)  # what prove.json holds
+    if caught:
+        assert outcome["missed"] == {}
+        assert outcome["caught"][HSTS]["nodeid"] == HSTS
+        assert outcome["caught"][HSTS]["message"] == caught
+        assert check_line(HSTS, outcome) == f"caught by {HSTS}: {caught}"
+    else:
+        assert outcome["caught"] == {}
+        assert outcome["missed"] == {HSTS: missed}
+        assert check_line(HSTS, outcome) == f"MISSED: {HSTS} {missed}"
+
+
+def test_any_parameter_or_test_of_a_check_may_catch_it_with_any_of_its_words():
+    by_file = Catch("chaos/test_pod_kill.py", ("RESOURCE_DOES_NOT_EXIST", "writes were lost"))
+    tests = [
+        record("chaos/test_pod_kill.py::test_kill_one_replica", "failed", "took 200s"),
+        record(
+            "chaos/test_pod_kill.py::test_repeated_kills",
+            "failed",
+            "3 acknowledged writes were lost",
+        ),
+    ]
+    verdict = prove.judge(by_file, tests)
+    assert verdict["caught"]
+    assert verdict["nodeid"] == "chaos/test_pod_kill.py::test_repeated_kills"
+    legacy = Catch("suites/test_tls.py::test_legacy_tls_versions_are_refused", "accepted a TLSv1")
+    tests = [
+        record(f"{legacy.check}[TLSv1]", "skipped"),
+        record(f"{legacy.check}[TLSv1_1]", "failed", "Failed: the front door accepted a TLSv1.1"),
+    ]
+    assert prove.judge(legacy, tests)["nodeid"] == f"{legacy.check}[TLSv1_1]"
