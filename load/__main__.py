@@ -45,6 +45,12 @@ from load import shapes, slo
 from load.runner import Workload
 
 EXIT_OK, EXIT_BREACH, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEFAULT_USERS = 20
+# The default of 20 users is sized for the reference deployment's servers: at most 2
+# replicas with a 1 CPU limit each (values/base.yaml). A local stack gets the same load per
+# server CPU (10 users for its default 2 x 0.5 CPU), so its SLO verdict judges latency at
+# the load it is sized for, not queueing on a saturated half-size stack.
+USERS_PER_SERVER_CPU = 10
 LOCAL = TARGETS["local"]
 DEFAULT_WORKLOAD = Workload()
 
@@ -82,7 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     shape = parser.add_argument_group("load shape")
     shape.add_argument("--shape", default="steady", help="steady, step or spike")
-    shape.add_argument("--users", type=int, default=20, help="peak users (default 20)")
+    shape.add_argument(
+        "--users",
+        type=int,
+        help=f"peak users (default {DEFAULT_USERS}; with --target local, "
+        f"{USERS_PER_SERVER_CPU} per server CPU of the stack: 10 for 2 replicas x 0.5 CPU)",
+    )
     shape.add_argument("--spawn-rate", type=float, default=5.0, help="users started per second")
     shape.add_argument("--duration", default="60s", help="e.g. 90, 90s, 2m (default 60s)")
     shape.add_argument("--steps", type=int, default=4, help="stages of the step shape")
@@ -148,10 +159,18 @@ def policy_from(args: argparse.Namespace) -> slo.SloPolicy:
     )
 
 
-def shape_from(args: argparse.Namespace) -> shapes.Shape:
+def default_users(options) -> int:
+    """Peak users when --users is not given: per server CPU for a local stack."""
+    if options is None:
+        return DEFAULT_USERS
+    return max(1, round(USERS_PER_SERVER_CPU * options.replicas * options.replica_cpus))
+
+
+def shape_from(args: argparse.Namespace, options=None) -> shapes.Shape:
+    users = args.users if args.users is not None else default_users(options)
     try:
         duration = shapes.parse_duration(args.duration)
-        return shapes.make_shape(args.shape, args.users, args.spawn_rate, duration, args.steps)
+        return shapes.make_shape(args.shape, users, args.spawn_rate, duration, args.steps)
     except shapes.ShapeError as exc:
         raise SetupError(f"--shape {args.shape}: {exc}") from None
 
@@ -214,8 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         target = check_input(args)
-        shape, workload, policy = shape_from(args), workload_from(args), policy_from(args)
         options = local_options(args) if target == "local" else None
+        shape, workload, policy = shape_from(args, options), workload_from(args), policy_from(args)
     except SetupError as exc:
         print(f"error: {exc.line()}", file=sys.stderr)
         return EXIT_INPUT

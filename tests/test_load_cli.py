@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from load.__main__ import EXIT_INPUT, build_parser, main, policy_from
+from load.__main__ import EXIT_INPUT, build_parser, local_options, main, policy_from, shape_from
 
 
 @pytest.mark.parametrize(
@@ -92,3 +92,18 @@ def test_unreachable_host_is_one_line(capsys, tmp_path):
     assert err.count("\n") == 1
     assert "cannot reach https://127.0.0.1:9" in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "users"),
+    [
+        (["--host", "https://x"], 20),  # sized for the reference deployment's 2 x 1 CPU
+        (["--target", "local"], 10),  # the local stack's 2 x 0.5 CPU
+        (["--target", "local", "--replicas", "3", "--replica-cpus", "1"], 30),
+        (["--target", "local", "--users", "25"], 25),  # given: kept
+    ],
+)
+def test_default_users_follow_the_server_cpus(argv, users, tmp_path):
+    args = build_parser().parse_args([*argv, "--reports-dir", str(tmp_path)])
+    options = local_options(args) if args.target == "local" else None
+    assert shape_from(args, options).users == users
