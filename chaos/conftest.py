@@ -45,13 +45,15 @@ def default_client_retries(deployment, monkeypatch):
 
 
 @pytest.fixture
-def chaos_run(deployment, run_state, measure):
+def chaos_run(deployment, run_state, measure, hardening):
     """Make experiment runs; at teardown stop their writers even when the test failed or
     was interrupted before finish(), so none writes on into the next test's fault."""
     runs: list[ChaosRun] = []
 
     def make(name: str, writers: int = 8) -> ChaosRun:
-        runs.append(ChaosRun(name, deployment, run_state.run_dir, measure, writers=writers))
+        runs.append(
+            ChaosRun(name, deployment, run_state.run_dir, measure, hardening, writers=writers)
+        )
         return runs[-1]
 
     yield make

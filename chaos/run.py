@@ -32,6 +32,7 @@ class ChaosRun:
     deployment: Deployment
     run_dir: Path
     measure: Callable[[str, Any], Any]
+    hardening: Callable[[str, str], None]  # a finding apart from failures (finding, advice)
     writers: int = 8
     events: list[tuple[float, str]] = field(default_factory=list)
     fault_at: float | None = None
