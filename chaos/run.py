@@ -21,7 +21,7 @@ WARM_UP_SECONDS = 8.0  # writes before the fault: the steady state the prober's 
 # judged against, and the plot's left edge
 AUDIT_DETAIL_LIMIT = 50  # lost / duplicated writes named in each journal
 SETTLE_SECONDS = 24.0  # writes after recovery, so late failures (stale connections) show;
-# the prober's latency must be back in its second half
+# the prober's latency is judged on its second half (a hardening finding if not back)
 
 
 @dataclass
