@@ -109,43 +109,69 @@ def audit(
         if run is None:
             result.lose(op.id, f"{where}: the run it wrote to is missing")
             continue
-        if op.kind in ("log_param", "set_tag"):
-            kind, held = (
-                ("param", run.data.params) if op.kind == "log_param" else ("tag", run.data.tags)
-            )
-            if (value := held.get(op.write["key"])) != op.write["value"]:
-                result.lose(op.id, f"{where}: {kind} {op.write['key']} is {value!r}")
-        elif op.kind == "finish_run" and run.info.status != "FINISHED":
-            result.lose(op.id, f"{where}: status is {run.info.status}, not FINISHED")
-        elif op.kind == "log_metric":
-            metric = (run_id, op.write["key"])
-            if metric not in histories:
-                history = _read(lambda m=metric: client.get_metric_history(*m), [])
-                histories[metric] = defaultdict(list)
-                for point in history:
-                    histories[metric][point.step].append(point.value)
-            values = histories[metric].get(op.write["step"], [])
-            if finding := _metric_finding(op, values):
-                result.lose(op.id, f"{where}: {finding}")
-            elif len(values) > 1:
-                result.duplicate(op.kind, f"{where}: metric step logged {len(values)} times")
+        if op.kind == "finish_run":
+            if run.info.status != "FINISHED":
+                result.lose(op.id, f"{where}: status is {run.info.status}, not FINISHED")
         elif op.kind == "log_artifact":
             _audit_artifact(
                 client, op, run, experiment_id, listings, digests, object_store, result, where
             )
+        else:
+            _audit_values(client, op, run, histories, result, where)
 
     if database is not None:
         _audit_database(database, acked, result)
     return result
 
 
-def _metric_finding(op: Op, values: list[float]) -> str | None:
+def expected(op: Op) -> list[tuple[str, str, Any]]:
+    """What an acknowledged param, tag, metric or batch write must have left, as
+    ("param" | "tag", key, value) and ("metric", key, (step, value))."""
+    write = op.write
+    if op.kind == "log_param":
+        return [("param", write["key"], write["value"])]
+    if op.kind == "set_tag":
+        return [("tag", write["key"], write["value"])]
+    if op.kind == "log_metric":
+        return [("metric", write["key"], (write["step"], write["value"]))]
+    if op.kind == "log_batch":
+        return (
+            [("param", key, value) for key, value in write["params"].items()]
+            + [("tag", key, value) for key, value in write["tags"].items()]
+            + [("metric", m["key"], (m["step"], m["value"])) for m in write["metrics"]]
+        )
+    return []
+
+
+def _audit_values(client, op: Op, run, histories, result: AuditResult, where: str) -> None:
+    run_id = run.info.run_id
+    for kind, key, value in expected(op):
+        if kind != "metric":
+            held = run.data.params if kind == "param" else run.data.tags
+            if (seen := held.get(key)) != value:
+                result.lose(op.id, f"{where}: {kind} {key} is {seen!r}")
+            continue
+        if (run_id, key) not in histories:
+            history = _read(lambda k=key: client.get_metric_history(run_id, k), [])
+            histories[(run_id, key)] = defaultdict(list)
+            for point in history:
+                histories[(run_id, key)][point.step].append(point.value)
+        step, written = value
+        values = histories[(run_id, key)].get(step, [])
+        if finding := _metric_finding(key, step, written, values):
+            result.lose(op.id, f"{where}: {finding}")
+        elif len(values) > 1:
+            result.duplicate(
+                op.kind, f"{where}: metric {key} step {step} logged {len(values)} times"
+            )
+
+
+def _metric_finding(key: str, step: int, written: float, values: list[float]) -> str | None:
     """Why a logged metric step is lost (missing, or not the value written); None if there."""
-    step = op.write["step"]
     if not values:
-        return f"metric step {step} missing"
-    if op.write["value"] not in values:
-        return f"metric step {step} is {values}, {op.write['value']} was written"
+        return f"metric {key} step {step} missing"
+    if written not in values:
+        return f"metric {key} step {step} is {values}, {written} was written"
     return None
 
 
@@ -220,17 +246,18 @@ def _audit_database(database, acked: list[Op], result: AuditResult) -> None:
         result.checked_in_db += 1
         if run_id not in status:
             result.lose(op.id, f"{where}: not in the runs table")
-        elif op.kind == "finish_run" and status[run_id] != "FINISHED":
+            continue
+        if op.kind == "finish_run" and status[run_id] != "FINISHED":
             result.lose(op.id, f"{where}: status is {status[run_id]} in MySQL")
-        elif op.kind in ("log_param", "set_tag"):
-            table = "params" if op.kind == "log_param" else "tags"
-            value = keyed[table].get((run_id, op.write["key"]))
-            if value != op.write["value"]:
-                result.lose(op.id, f"{where}: {table} row {op.write['key']} is {value!r} in MySQL")
-        elif op.kind == "log_metric":
-            finding = _metric_finding(op, metrics[(run_id, op.write["key"], op.write["step"])])
-            if finding:
-                result.lose(op.id, f"{where}: {finding} in MySQL")
+        for kind, key, value in expected(op):
+            if kind == "metric":
+                step, written = value
+                if finding := _metric_finding(key, step, written, metrics[(run_id, key, step)]):
+                    result.lose(op.id, f"{where}: {finding} in MySQL")
+                continue
+            table = f"{kind}s"
+            if (seen := keyed[table].get((run_id, key))) != value:
+                result.lose(op.id, f"{where}: {table} row {key} is {seen!r} in MySQL")
 
 
 # How a connection cut mid-answer reads in a client error; neither the front door nor

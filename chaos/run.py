@@ -74,9 +74,9 @@ class ChaosRun:
             self.recovered_at = now
         return now
 
-    def finish(self, journal: Journal) -> AuditResult:
+    def finish(self, journal: Journal, settle_seconds: float = SETTLE_SECONDS) -> AuditResult:
         """Let the workload settle, stop it, audit every acknowledged write, write reports."""
-        wait_seconds(SETTLE_SECONDS)
+        wait_seconds(settle_seconds)
         self.hung = self.pool.stop()
         self.prober_stopped = self.prober.stop()
         self.ops = ops = self.pool.snapshot()
@@ -95,7 +95,7 @@ class ChaosRun:
         journal.outputs["hung"] = [f"{op.kind} {op.id}: {op.error}" for op in self.hung]
         fault = self.fault_at or self.origin
         recovered = self.recovered_at or time.monotonic()
-        settled = recovered + SETTLE_SECONDS / 2
+        settled = recovered + settle_seconds / 2
         self.probe_phases = phases(self.prober.calls, fault, recovered, settled)
         journal.outputs["prober errors"] = {
             phase.name: [call.outcome() for call in phase.errors[:AUDIT_DETAIL_LIMIT]]
@@ -111,7 +111,7 @@ class ChaosRun:
             self.prober.calls,
         )
         self.values = {
-            "recovery_seconds": round(recovered - fault, 1),
+            "recovery_seconds": round(recovered - fault, 1) if self.fault_at is not None else None,
             "client_failures": result.client_failures,
             "hung_calls": len(self.hung),
             "lost_writes": len(result.lost_ops),
@@ -119,10 +119,13 @@ class ChaosRun:
             "acknowledged_writes": result.acknowledged,
             "p95_ms_during_fault": p95_ms(ops, fault, recovered),
             "max_op_seconds": round(max((op.seconds for op in ops), default=0.0), 1),
+            "writes_per_second": writes_per_second(ops),
             "checked_in_db": result.checked_in_db,
             "checked_in_bucket": result.checked_in_bucket,
         }
         for phase in self.probe_phases:
+            if not phase.calls and self.fault_at is None:
+                continue  # no fault, no phases: all its calls are "during"
             self.values[f"probe_{phase.name}_calls"] = len(phase.calls)
             self.values[f"probe_{phase.name}_errors"] = len(phase.errors)
             self.values[f"probe_{phase.name}_p95_ms"] = phase.p95_ms
@@ -137,3 +140,11 @@ class ChaosRun:
             for op in self.ops
             if not op.ok and op.started >= moment
         ]
+
+
+def writes_per_second(ops: list[Op]) -> float:
+    """The writers' throughput over the span of their calls (0 with fewer than two)."""
+    if len(ops) < 2:
+        return 0.0
+    span = max(op.ended for op in ops) - min(op.started for op in ops)
+    return round(len(ops) / span, 1) if span > 0 else 0.0

@@ -1,9 +1,9 @@
 """The workload during every experiment: a bounded pool of writers and their write journal.
 
-Each writer logs runs, params, metrics, tags and small artifacts through the front door with
-the MLflow client as users configure it (its default retries), and records every operation
-with its start, end and outcome and, when the server acknowledged it, what it wrote. The
-journal is what the loss audit checks afterwards.
+Each writer logs runs, params, metrics, tags, batches of all three and small artifacts
+through the front door with the MLflow client as users configure it (its default retries),
+and records every operation with its start, end and outcome and, when the server
+acknowledged it, what it wrote. The journal is what the loss audit checks afterwards.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlflow.entities import Metric, Param, RunTag
+
 OP_TAG = "acc.op"  # every run carries the id of the operation that created it
 ARTIFACT_DIR = "chaos"
 
@@ -24,7 +26,8 @@ ARTIFACT_DIR = "chaos"
 class Op:
     id: str
     writer: int
-    kind: str  # create_run | log_param | set_tag | log_metric | log_artifact | finish_run
+    # create_run | log_param | set_tag | log_metric | log_batch | log_artifact | finish_run
+    kind: str
     started: float  # time.monotonic()
     ended: float = 0.0
     ok: bool = False
@@ -131,7 +134,7 @@ class WriterPool:
                 self._record(op, lambda r=run_id: self.client.set_terminated(r, "FINISHED"))
                 run_id = None
                 continue
-            kind = ("log_metric", "log_param", "set_tag")[seq % 3]
+            kind = ("log_metric", "log_param", "set_tag", "log_batch")[seq % 4]
             if done_in_run % self.artifact_every == 0:
                 kind = "log_artifact"
             op = Op(op_id, writer, kind, time.monotonic(), write={"run_id": run_id})
@@ -149,6 +152,20 @@ class WriterPool:
         elif op.kind == "set_tag":
             op.write.update(key=f"t_{op.id}", value=op.id)
             self.client.set_tag(run_id, f"t_{op.id}", op.id)
+        elif op.kind == "log_batch":
+            step = int(op.id.rsplit("-", 1)[1])
+            metric = Metric("b", step / 2, int(time.time() * 1000), step)
+            op.write.update(
+                metrics=[{"key": "b", "step": step, "value": step / 2}],
+                params={f"bp_{op.id}": op.id},
+                tags={f"bt_{op.id}": op.id},
+            )
+            self.client.log_batch(
+                run_id,
+                metrics=[metric],
+                params=[Param(f"bp_{op.id}", op.id)],
+                tags=[RunTag(f"bt_{op.id}", op.id)],
+            )
         elif op.kind == "log_artifact":
             data = (f"artifact of {op.id}\n" * 64).encode()
             path = scratch / f"{op.id}.txt"

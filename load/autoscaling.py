@@ -66,6 +66,9 @@ class Calibration:
     peak_window: tuple[float, float]  # offsets (s) of the top stage, after it settled
     restarts_before: dict[str, int] = field(default_factory=dict)
     restarts_after: dict[str, int] = field(default_factory=dict)
+    # processes OOM-killed per replica before and after the load (None: not readable)
+    oom_before: dict[str, int] | None = None
+    oom_after: dict[str, int] | None = None
     sampling_errors: list[str] = field(default_factory=list)
     sample_seconds: list[float] = field(default_factory=list)
     idle_cpu_percent: float | None = None
@@ -137,6 +140,10 @@ def restart_counts(deployment) -> dict[str, int]:
     if deployment.replica_controller is None:
         return {}
     return {replica.name: replica.restarts for replica in deployment.replica_controller.list()}
+
+
+def oom_kills(deployment) -> dict[str, int] | None:
+    return deployment.resources.oom_kills() if deployment.resources is not None else None
 
 
 def peak_window(result: runner.LoadResult | None, readings: list[calc.Reading], users: int):
@@ -215,6 +222,7 @@ def calibrate(deployment, run_dir: Path, users: int, notes: list[str]) -> Calibr
     )
     settle_problem = settle_at_minimum(autoscaler, say) if autoscaler is not None else None
     restarts_before = restart_counts(deployment)
+    oom_before = oom_kills(deployment)
     baseline = ready_names(deployment)
     sampler = Sampler(deployment)
     settle_seconds = idle = None
@@ -254,6 +262,8 @@ def calibrate(deployment, run_dir: Path, users: int, notes: list[str]) -> Calibr
         peak_window=peak_window(result, sampler.readings, users),
         restarts_before=restarts_before,
         restarts_after=restart_counts(deployment),
+        oom_before=oom_before,
+        oom_after=oom_kills(deployment),
         sampling_errors=sampler.errors,
         sample_seconds=sampler.seconds,
         idle_cpu_percent=idle,

@@ -1,8 +1,11 @@
-"""Shared fixtures of the acceptance suites: an MLflow client and prefixed experiments."""
+"""Shared fixtures of the acceptance suites: an MLflow client, prefixed experiments, and
+one front-door response of each kind a browser gets."""
 
 from __future__ import annotations
 
 import pytest
+
+from fixtures.core import mlflow_api
 
 
 @pytest.fixture(scope="module")
@@ -19,3 +22,31 @@ def new_experiment(deployment, client):
         return client.create_experiment(deployment.unique_name(what), tags=tags or None)
 
     return create
+
+
+@pytest.fixture
+def responses_of_each_kind(deployment) -> list[tuple[str, object]]:
+    """Health, the API, the artifact proxy and an error, as (what, response): headers a
+    front door or the server adds must be on all of them (nginx's ``add_header`` without
+    ``always`` drops them on 4xx/5xx). Fails at once when a kind does not answer as meant,
+    so a header check never judges an error page that stands in for a success."""
+    http = deployment.http
+    missing = deployment.unique_name("no-such-folder")
+    responses = [
+        ("GET /health", http.get("/health")),
+        (
+            "POST experiments/search",
+            http.post(mlflow_api.SEARCH_EXPERIMENTS, json={"max_results": 1}),
+        ),
+        ("GET the artifact proxy", http.get(mlflow_api.ARTIFACTS, params={"path": missing})),
+        (
+            "GET an experiment that does not exist",
+            http.get(f"{mlflow_api.API}/experiments/get", params={"experiment_id": "987654321"}),
+        ),
+    ]
+    statuses = {what: response.status_code for what, response in responses}
+    assert all(code < 400 for code in list(statuses.values())[:-1]), (
+        f"the responses meant to succeed did not: {statuses}"
+    )
+    assert list(statuses.values())[-1] >= 400, f"no error response to inspect: {statuses}"
+    return responses

@@ -5,7 +5,8 @@ One sampled step load (load/autoscaling.py) runs once per module; the checks rea
 
 - the replicas' average CPU, smoothed over 5 s, stays >= 70 % (of request, else limit)
   for 20 s;
-- no replica's memory reaches its limit (and none restarts, e.g. OOM-killed);
+- no replica's memory comes within 10 % of its limit, none has a process OOM-killed
+  (cgroup counters: uvicorn respawns a killed worker) and none restarts;
 - locust used less than half the CPU the server used at the peak stage, so the server,
   not the generator, set the pace;
 - with an autoscaler (Kubernetes), starting from minReplicas, more pods are Ready (not
@@ -100,25 +101,57 @@ def test_load_holds_replicas_above_cpu_target(calibration, deployment, measure):
     )
 
 
+# Peak memory in use (page cache the kernel can drop aside) above this share of the limit
+# fails: one more worker, a bigger request or a longer run ends in an OOM kill.
+MEMORY_HEADROOM = 0.90
+MEMORY_ADVICE = (
+    "raise the memory limit, or shrink what each replica runs: MLflow 3's job runner (a "
+    "runner and huey consumers, about 1.5 GiB measured at 3.17.2) can be turned off with "
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false where no server-side jobs are used"
+)
+
+
 def test_replica_memory_stays_below_limit(calibration, deployment, measure):
-    """The seed's 2 GiB limit must hold under load: peak per replica, and no OOM restarts."""
+    """The memory limit must hold under load with headroom: peak per replica below 90 % of
+    it, no process OOM-killed (uvicorn respawns a killed worker: no restart shows it) and
+    no restart."""
     deployment.require("resources", "replica memory is read from cgroups or the metrics API")
     peaks = calc.peak_memory(calibration.readings)
     assert peaks, f"no memory readings (errors: {calibration.sampling_errors[:3]})"
-    crossed = []
+    crowded = []
     for name, (peak, limit) in sorted(peaks.items()):
         measure(f"autoscaling.peak_memory_mib.{name}", round(peak / 2**20))
         if limit:
             measure(f"autoscaling.memory_percent_of_limit.{name}", round(100 * peak / limit, 1))
-            if peak >= limit:
-                crossed.append(f"{name} {peak / 2**20:.0f} MiB >= limit {limit / 2**20:.0f} MiB")
+            if peak >= MEMORY_HEADROOM * limit:
+                crowded.append(
+                    f"{name} peaked at {peak / 2**20:.0f} MiB, {peak / limit:.0%} of its "
+                    f"{limit / 2**20:.0f} MiB limit"
+                )
+    killed = oom_killed(calibration)
     restarted = [
         f"{name} restarted {count - calibration.restarts_before.get(name, 0)}x"
         for name, count in calibration.restarts_after.items()
         if count > calibration.restarts_before.get(name, 0)
     ]
-    assert not crossed, f"replica memory reached its limit under load: {'; '.join(crossed)}"
+    assert not killed, f"processes were OOM-killed under load: {'; '.join(killed)}; {MEMORY_ADVICE}"
     assert not restarted, f"replicas restarted under load (OOM kill?): {', '.join(restarted)}"
+    assert not crowded, (
+        f"replica memory came within {1 - MEMORY_HEADROOM:.0%} of its limit under load: "
+        f"{'; '.join(crowded)}; {MEMORY_ADVICE}"
+    )
+
+
+def oom_killed(calibration) -> list[str]:
+    """Replicas whose memory cgroup counted OOM kills during the load."""
+    before, after = calibration.oom_before, calibration.oom_after
+    if before is None or after is None:
+        return []  # not readable here; a restart with OOMKilled still shows below
+    return [
+        f"{name}: {count - before.get(name, 0)} OOM-killed in its memory cgroup"
+        for name, count in sorted(after.items())
+        if count > before.get(name, 0)
+    ]
 
 
 def test_load_generator_is_not_the_bottleneck(calibration, deployment, measure):

@@ -5,6 +5,8 @@ These run first and fast; when they fail, nothing else is worth reading.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from fixtures.core import mlflow_api
@@ -66,3 +68,31 @@ def test_each_replica_answers(deployment):
             f"{replica.name} reports MLflow {version.text.strip()!r}, "
             f"expected {deployment.expected_version!r}"
         )
+
+
+ROTATION_CALLS = 40  # a replica left out by chance: (1/2)^40 with two, 3 x (2/3)^40 with three
+
+
+def test_front_door_reaches_every_replica(deployment):
+    """Front-door API calls land on every Ready replica, counted in each replica's own
+    access log: a replica left out of rotation (a stale endpoint list, an upstream naming
+    one pod) is capacity paid for and never used, and fails over nowhere."""
+    controller = deployment.require("replica_controller", "cannot see replicas one by one")
+    replicas = settled_replicas(controller)
+    if len(replicas) < 2:
+        pytest.skip(f"{len(replicas)} replica Ready: nothing to balance over")
+    since = time.time() - 1  # logs are read by the second; only the difference counts
+    before = {r.name: controller.served(r.name, since) for r in replicas}
+    for _ in range(ROTATION_CALLS):
+        response = deployment.http.post(mlflow_api.SEARCH_EXPERIMENTS, json={"max_results": 1})
+        assert response.status_code == 200, f"experiments/search: HTTP {response.status_code}"
+    counts = {name: controller.served(name, since) - before[name] for name in before}
+    idle = sorted(name for name, count in counts.items() if count == 0)
+    assert not idle, (
+        f"{', '.join(idle)} served none of {ROTATION_CALLS} front-door calls while Ready "
+        f"(calls served per replica: {counts}): out of rotation"
+    )
+    assert sum(counts.values()) >= ROTATION_CALLS, (
+        f"the replicas logged {sum(counts.values())} of {ROTATION_CALLS} front-door calls "
+        f"({counts}): their access logs do not show what they serve"
+    )

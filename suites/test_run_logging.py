@@ -323,6 +323,46 @@ def test_rows_land_in_mysql(deployment, client, new_experiment):
     assert tags == [{"value": "db"}]
 
 
+# Four-byte UTF-8 (an emoji, a CJK extension B ideograph) beside two- and three-byte text:
+# a utf8mb3 (MySQL's old "utf8") or latin1 database refuses or mangles the first two.
+BEYOND_THE_BMP = "rocket \U0001f680 \U00020000 naïve 漢字"
+CHARSET_ADVICE = (
+    "the tracking database's character set is not utf8mb4: create it with "
+    "CHARACTER SET utf8mb4 (Cloud SQL: the database's charset flag)"
+)
+
+
+def test_text_beyond_the_bmp_round_trips(deployment, client, new_experiment):
+    """Names, params and tags in any language, emoji included, come back as written, and
+    are stored as written where the database can be read."""
+    experiment_id = new_experiment("unicode")
+    try:
+        run = client.create_run(experiment_id, run_name=BEYOND_THE_BMP)
+        client.log_param(run.info.run_id, "note", BEYOND_THE_BMP)
+        client.set_tag(run.info.run_id, "note", BEYOND_THE_BMP)
+    except MlflowException as exc:
+        pytest.fail(
+            f"writing {BEYOND_THE_BMP!r} failed ({explain_write_failure(exc)}): {CHARSET_ADVICE}"
+        )
+    data = client.get_run(run.info.run_id).data
+    seen = {
+        "run name": data.tags.get("mlflow.runName"),
+        "param": data.params.get("note"),
+        "tag": data.tags.get("note"),
+    }
+    mangled = {what: value for what, value in seen.items() if value != BEYOND_THE_BMP}
+    assert not mangled, f"wrote {BEYOND_THE_BMP!r}, read back {mangled}: {CHARSET_ADVICE}"
+    db = deployment.database
+    if db is None:
+        return  # the API round trip above is the check; MySQL is read where it can be
+    stored = db.query(
+        "SELECT value FROM params WHERE run_uuid = %s AND `key` = 'note'", (run.info.run_id,)
+    )
+    assert stored == [{"value": BEYOND_THE_BMP}], (
+        f"MySQL holds {stored} for a param written as {BEYOND_THE_BMP!r}: {CHARSET_ADVICE}"
+    )
+
+
 def test_schema_is_at_the_head_this_mlflow_expects(deployment):
     """The schema is at the head of the server's own MLflow version, whatever the client's."""
     db = deployment.require("database", "cannot read alembic_version")

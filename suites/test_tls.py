@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 import pytest
 from cryptography import x509
 
-from fixtures.core import mlflow_api
 from fixtures.core.client_process import ClientProcessError, run_client
 from fixtures.core.tls import evaluate_certificate
 
@@ -158,35 +157,10 @@ def test_plain_http_redirects_to_https(deployment):
     assert location.endswith("/health?probe=1"), f"redirect drops the path: {location}"
 
 
-def hsts_responses(deployment) -> list[tuple[str, object]]:
-    """Responses of each kind a browser gets: health, the API, the artifact proxy, and an
-    error (nginx's ``add_header`` without ``always`` drops the header on 4xx/5xx)."""
-    http = deployment.http
-    missing = deployment.unique_name("no-such-folder")
-    return [
-        ("GET /health", http.get("/health")),
-        (
-            "POST experiments/search",
-            http.post(mlflow_api.SEARCH_EXPERIMENTS, json={"max_results": 1}),
-        ),
-        ("GET the artifact proxy", http.get(mlflow_api.ARTIFACTS, params={"path": missing})),
-        (
-            "GET an experiment that does not exist",
-            http.get(f"{mlflow_api.API}/experiments/get", params={"experiment_id": "987654321"}),
-        ),
-    ]
-
-
-def test_hsts_is_sent(deployment):
+def test_hsts_is_sent(deployment, request):
     """On every kind of HTTPS response, errors included, with max-age >= 180 days."""
     endpoint(deployment)  # HSTS is a header of HTTPS responses
-    responses = hsts_responses(deployment)
-    statuses = {what: response.status_code for what, response in responses}
-    assert all(code < 400 for code in list(statuses.values())[:-1]), (
-        f"the responses meant to succeed did not: {statuses}"
-    )
-    assert list(statuses.values())[-1] >= 400, f"no error response to inspect: {statuses}"
-    for what, response in responses:
+    for what, response in request.getfixturevalue("responses_of_each_kind"):
         header = response.headers.get("Strict-Transport-Security", "")
         hint = "; an nginx add_header needs `always`" if response.status_code >= 400 else ""
         assert header, (

@@ -78,7 +78,7 @@ def test_audit_counts_losses_and_duplicates_apart():
     ]
     assert sorted(result.duplicates) == [
         "create_run w2-1 (run r3): created 2 times",
-        "log_metric w0-4 (run r1): metric step logged 2 times",
+        "log_metric w0-4 (run r1): metric m step 4 logged 2 times",
     ]
 
 
@@ -210,7 +210,7 @@ def test_metric_with_another_value_is_lost_and_doubled_steps_are_kinded():
     ]
     client = FakeClient([run("r1", "w0-1")], {"r1": [(2, 0.0), 3, 4, 4]})
     result = audit(client, "1", ops)
-    assert result.lost == ["log_metric w0-2 (run r1): metric step 2 is [0.0], 2.0 was written"]
+    assert result.lost == ["log_metric w0-2 (run r1): metric m step 2 is [0.0], 2.0 was written"]
     assert result.duplicate_kinds == {"log_metric": 1}
 
 
@@ -260,7 +260,7 @@ def test_database_verifier_reads_params_tags_and_metric_values_from_mysql():
     result = audit(api, "1", ops, database=db)
     assert sorted(result.lost) == [
         "finish_run w0-6 (run r1): status is RUNNING in MySQL",
-        "log_metric w0-5 (run r1): metric step 5 is [0.5], 5.0 was written in MySQL",
+        "log_metric w0-5 (run r1): metric m step 5 is [0.5], 5.0 was written in MySQL",
         "set_tag w0-3 (run r1): tags row t is None in MySQL",
     ]
     assert result.checked_in_db == 6
@@ -269,3 +269,44 @@ def test_database_verifier_reads_params_tags_and_metric_values_from_mysql():
 def test_audit_without_a_bucket_verifier_says_so():
     result = audit(FakeClient([], {}), "1", [])
     assert "bucket not checked (no bucket verifier" in result.summary()
+
+
+def batch(op_id, run_id, step):
+    return op(
+        op_id,
+        "log_batch",
+        run_id=run_id,
+        params={f"bp_{op_id}": op_id},
+        tags={f"bt_{op_id}": op_id},
+        metrics=[{"key": "b", "step": step, "value": step / 2}],
+    )
+
+
+def test_a_batch_is_audited_part_by_part_through_the_api_and_in_mysql():
+    """A batch acknowledged whole must be there whole: its tag dropped through the API, or
+    its metric row gone from MySQL, is a lost write named by the part that is missing."""
+    ops = [op("w0-1", "create_run", run_id="r1"), batch("w0-2", "r1", 2), batch("w0-3", "r1", 3)]
+    api = FakeClient(
+        [
+            run(
+                "r1",
+                "w0-1",
+                params={"bp_w0-2": "w0-2", "bp_w0-3": "w0-3"},
+                tags={"bt_w0-3": "w0-3"},
+            )
+        ],
+        {"r1": [(2, 1.0), (3, 1.5)]},
+    )
+    db = Tables(
+        runs=[{"run_uuid": "r1", "status": "RUNNING"}],
+        params=[{"run_uuid": "r1", "key": f"bp_w0-{n}", "value": f"w0-{n}"} for n in (2, 3)],
+        tags=[{"run_uuid": "r1", "key": f"bt_w0-{n}", "value": f"w0-{n}"} for n in (2, 3)],
+        metrics=[{"run_uuid": "r1", "key": "b", "step": 2, "value": 1.0}],
+    )
+    through_api = audit(api, "1", ops)
+    assert through_api.lost == ["log_batch w0-2 (run r1): tag bt_w0-2 is None"]
+    in_mysql = audit(api, "1", ops, database=db)
+    assert sorted(in_mysql.lost) == [
+        "log_batch w0-2 (run r1): tag bt_w0-2 is None",
+        "log_batch w0-3 (run r1): metric b step 3 missing in MySQL",
+    ]

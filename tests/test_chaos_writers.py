@@ -58,7 +58,7 @@ def test_a_pool_that_stops_cleanly_reports_nothing_hung():
         def _quick(self, *args, **kwargs):
             return None
 
-        log_metric = log_param = set_tag = log_artifact = set_terminated = _quick
+        log_metric = log_param = set_tag = log_batch = log_artifact = set_terminated = _quick
 
     pool = WriterPool(Quick(), "1", writers=2).start()
     hung = pool.stop(join_timeout=10)

@@ -44,7 +44,7 @@ def test_replicas_listed_by_selector_with_readiness_and_restarts():
         (READY, True, 0),
         (CRASHING, False, 3),
     ]
-    assert replicas[1].detail == "Running, mlflow: CrashLoopBackOff"
+    assert replicas[1].detail == "Running, mlflow: CrashLoopBackOff, mlflow last exit: Error"
     assert fake.gets[0] == (
         "/api/v1/namespaces/mlflow/pods",
         {"labelSelector": RELEASE.pod_selector},
@@ -153,7 +153,8 @@ def test_brief_names_every_pod_and_failing_object():
     brief = KubeDiagnostics(FakeKube(release_routes()), RELEASE).brief()
     assert brief.splitlines() == [
         f"pod {READY}: Ready (Running, restarts 0)",
-        f"pod {CRASHING}: not Ready (Running, mlflow: CrashLoopBackOff, restarts 3)",
+        f"pod {CRASHING}: not Ready (Running, mlflow: CrashLoopBackOff, "
+        "mlflow last exit: Error, restarts 3)",
         "deployment mlflow: FAILING",
     ]
 

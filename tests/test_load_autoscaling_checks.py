@@ -84,7 +84,7 @@ def test_cpu_check_fails_when_locust_did_not_finish():
 
 def test_memory_check_fails_at_the_limit_and_on_restarts():
     suite.test_replica_memory_stays_below_limit(run(90), deployment(), measure)
-    with pytest.raises(AssertionError, match="memory reached its limit under load: server-1"):
+    with pytest.raises(AssertionError, match="came within 10% of its limit under load: server-1"):
         suite.test_replica_memory_stays_below_limit(run(90, memory=2 * GIB), deployment(), measure)
     restarted = run(90)
     restarted.restarts_before, restarted.restarts_after = {"server-1": 0}, {"server-1": 1}
@@ -191,3 +191,30 @@ def test_no_autoscaler_is_recorded_and_skipped():
         )
     assert recorded == {"autoscaling.autoscaler_present": False}
     assert "no autoscaler" in state.summary.notes[0]
+
+
+def test_a_replica_at_95_percent_of_its_limit_fails_with_the_job_runner_advice():
+    """Measured on the local stack with MLflow 3.17.2's job runner on: 1965 of 2048 MiB. The
+    old check (peak >= limit) passed it."""
+    crowded = run(90, memory=int(0.959 * 2 * GIB))
+    with pytest.raises(AssertionError, match="peaked at 1964 MiB, 96% of its 2048 MiB") as failed:
+        suite.test_replica_memory_stays_below_limit(crowded, deployment(), measure)
+    assert "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false" in str(failed.value)
+
+
+def test_a_worker_oom_killed_without_a_restart_fails():
+    """uvicorn respawns an OOM-killed worker: no restart, only the cgroup's counter moves."""
+    killed = run(90)
+    killed.oom_before, killed.oom_after = {"server-1": 0}, {"server-1": 2}
+    with pytest.raises(AssertionError, match="server-1: 2 OOM-killed in its memory cgroup"):
+        suite.test_replica_memory_stays_below_limit(killed, deployment(), measure)
+
+
+def test_oom_kills_are_read_from_either_cgroup_version():
+    from fixtures.docker.resources import oom_kill_count
+
+    v2 = "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n"
+    v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 5\n"
+    assert oom_kill_count(v2) == 2
+    assert oom_kill_count(v1) == 5
+    assert oom_kill_count("cat: /sys/fs/cgroup/memory.events: No such file") is None

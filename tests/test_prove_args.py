@@ -134,3 +134,29 @@ def test_any_parameter_or_test_of_a_check_may_catch_it_with_any_of_its_words():
         record(f"{legacy.check}[TLSv1_1]", "failed", "Failed: the front door accepted a TLSv1.1"),
     ]
     assert prove.judge(legacy, tests)["nodeid"] == f"{legacy.check}[TLSv1_1]"
+
+
+def test_fast_runs_only_the_breaks_marked_fast_and_keeps_the_flag_from_pytest(
+    monkeypatch, tmp_path
+):
+    ran = []
+
+    def run_break(name, extra, reports):
+        ran.append((name, extra))
+        catches = prove.BREAKS[name].catches
+        caught = {c.check: {"nodeid": c.check, "message": "named"} for c in catches}
+        return {"break": name, "caught": caught, "missed": {}}
+
+    monkeypatch.setattr(prove, "run_break", run_break)
+    monkeypatch.setattr(prove, "ROOT", tmp_path)
+    (tmp_path / "reports" / "prove").mkdir(parents=True)
+    assert main(["--offline", "--fast"]) == 0
+    fast = sorted(name for name, spec in prove.BREAKS.items() if spec.fast)
+    assert fast, "no break is marked fast: CI would prove nothing"
+    assert [name for name, _ in ran] == fast
+    assert {tuple(extra) for _, extra in ran} == {("--offline",)}
+
+
+def test_fast_with_break_names_is_one_line(capsys):
+    assert main(["--fast", "no-hsts"]) == 2
+    assert capsys.readouterr().err.strip() == "error: give break names or --fast, not both"

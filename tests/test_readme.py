@@ -29,6 +29,7 @@ def test_readme_gives_the_ci_commands():
         "nox -s local -- --offline",
         "nox -s lint",
         "nox -s load -- --target local --offline",
+        "nox -s prove -- --offline --fast",
     ):
         assert command in README, command
         assert command in ci, command
