@@ -1,13 +1,16 @@
-"""Database outages under write load: MySQL restarted mid-load, and the server's sessions
-killed. Expect clean errors or retries during, no call hanging past a bound, full recovery,
-and no stale-connection errors afterwards (MLflow's pool pre-pings its connections)."""
+"""Database outages under write load: MySQL restarted mid-load, crashed (SIGKILL) mid-load,
+paused past the pool's pre-ping (a network that drops packets, not one that refuses them),
+and the server's sessions killed. Expect clean errors or retries during, no call hanging
+past a bound, full recovery, every acknowledged write still there (after a crash: only
+what the database made durable survives) and no stale-connection errors afterwards
+(MLflow's pool pre-pings its connections)."""
 
 from __future__ import annotations
 
 import pytest
 
 from chaos.experiment import Action, Experiment, Journal, Probe
-from chaos.probes import front_door_health, write_and_read_back
+from chaos.probes import front_door_health, wait_seconds, write_and_read_back
 from chaos.verdicts import (
     no_call_longer_than,
     prober_held,
@@ -21,6 +24,9 @@ pytestmark = [pytest.mark.chaos, pytest.mark.disruptive]
 
 HANG_BOUND_SECONDS = 90  # no client call may take longer, retries included
 RECOVERY_BOUND_SECONDS = 60
+# Longer than the pool's pre-ping can notice (its SELECT 1 waits on a silent socket, and
+# pymysql's connect timeout is 10 s): calls wait it out; none may hang past the bound.
+PAUSE_SECONDS = 20
 
 
 def database_answers(deployment) -> list[Probe]:
@@ -70,22 +76,66 @@ def verdict(run, journal, result) -> None:
     assert not stale, f"calls failed after recovery (stale connections?): {stale[:5]}"
 
 
-def test_database_restart_mid_load(chaos_run, deployment):
-    faults = deployment.require("faults", "cannot restart the database (managed or shared)")
-    run = chaos_run("db_restart")
+def down_and_back(chaos_run, deployment, name: str, what: str, fault) -> None:
+    """One experiment: ``fault`` takes the database down and it comes back by itself."""
+    run = chaos_run(name)
     run.start_workload()
 
-    def restart() -> None:
-        run.mark("fault: restart MySQL")
-        faults.restart("database")
+    def act() -> None:
+        run.mark(f"fault: {what}")
+        fault()
         wait_writable(deployment, run)
         run.mark("recovered")
 
-    journal = outage(
-        deployment, run, "restart MySQL under write load", "restart the database", restart
+    journal = outage(deployment, run, f"{what} under write load", what, act)
+    verdict(run, journal, run.finish(journal))
+
+
+def test_database_restart_mid_load(chaos_run, deployment):
+    faults = deployment.require("faults", "cannot restart the database (managed or shared)")
+    down_and_back(
+        chaos_run, deployment, "db_restart", "restart MySQL", lambda: faults.restart("database")
     )
+
+
+def test_database_crash_mid_load(chaos_run, deployment):
+    """Durability: MySQL SIGKILLed under write load keeps every write it acknowledged
+    (innodb_flush_log_at_trx_commit=1, as Cloud SQL runs it)."""
+    faults = deployment.require("faults", "cannot crash the database (managed or shared)")
+    down_and_back(
+        chaos_run, deployment, "db_crash", "SIGKILL MySQL", lambda: faults.crash("database")
+    )
+
+
+def test_database_pause_past_the_pre_ping(chaos_run, deployment, measure):
+    """The database stops answering without closing anything (a dropped network path):
+    calls wait and then complete, or fail cleanly; none hangs past the bound."""
+    faults = deployment.require("faults", "cannot pause the database (managed or shared)")
+    run = chaos_run("db_pause")
+    run.start_workload()
+
+    def pause() -> None:
+        run.mark("fault: pause MySQL")
+        faults.pause("database")
+        try:
+            wait_seconds(PAUSE_SECONDS)
+        finally:
+            faults.unpause("database")
+        run.mark("unpaused")
+        wait_writable(deployment, run)
+        run.mark("recovered")
+
+    experiment = Experiment(
+        "pause MySQL under write load",
+        steady_state(deployment, run),
+        [Action(f"pause the database for {PAUSE_SECONDS}s", pause)],
+        rollbacks=[Action("unpause the database", lambda: faults.unpause("database"))],
+        recovery_timeout=RECOVERY_BOUND_SECONDS,
+    )
+    journal = experiment.run()
     result = run.finish(journal)
     verdict(run, journal, result)
+    measure("db_pause.seconds", PAUSE_SECONDS)
 
 
 def test_server_db_sessions_killed(chaos_run, deployment, measure):

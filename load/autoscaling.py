@@ -34,6 +34,9 @@ TARGET_CPU_PERCENT = 70.0  # the chart's targetCPUUtilizationPercentage
 SUSTAIN_SECONDS = 20.0  # the smoothed average must hold the target this long
 SMOOTHING_SECONDS = 5.0  # rolling mean over 1 s samples; metrics-server averages similarly
 GENERATOR_SHARE = 0.5  # "well below": locust may use at most half the server's CPU
+# A locust process is one gevent loop: near one core it delays its own users' requests and
+# reports the server slower than it is (locust warns at 90 %). Judged per process.
+GENERATOR_PROCESS_CORES = 0.8
 SCALE_OUT_BUDGET = 180.0  # seconds from load start until more pods are Ready
 # Beyond the HPA's scale-down window: two syncs (15 s each), the metrics resolution (15 s)
 # and a pod's termination grace period (30 s).
@@ -95,6 +98,9 @@ class Calibration:
             self.readings, *self.peak_window, lambda r: r.generator_cpu_seconds
         )
 
+    def busiest_generator_process_cores(self) -> float | None:
+        return calc.busiest_process_cores(self.readings, *self.peak_window)
+
     def server_cores(self) -> float | None:
         return calc.server_cores_between(self.readings, *self.peak_window)
 
@@ -125,7 +131,9 @@ class Sampler:
                 reading.replicas = self.resources.sample()
                 reading.at = max((s.at for s in reading.replicas), default=reading.at)
             if procstat.available():
-                reading.generator_cpu_seconds = procstat.session_cpu_seconds(process.pid)
+                by_process = procstat.session_cpu_by_process(process.pid)
+                reading.generator_process_seconds = by_process
+                reading.generator_cpu_seconds = sum(by_process.values())
             if self.autoscaler is not None:
                 reading.autoscaler = self.autoscaler.sample()
         except Exception as exc:  # one missed second must not end the run

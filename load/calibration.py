@@ -26,6 +26,7 @@ class Reading:
     wall: float
     replicas: list[ResourceSample] = field(default_factory=list)
     generator_cpu_seconds: float | None = None
+    generator_process_seconds: dict[int, float] = field(default_factory=dict)  # by pid
     autoscaler: dict[str, Any] | None = None
 
 
@@ -109,6 +110,18 @@ def rate_between(readings: Sequence[Reading], start: float, end: float, pick) ->
     if before is None or after is None or last.at <= first.at:
         return None
     return max(after - before, 0.0) / (last.at - first.at)
+
+
+def busiest_process_cores(readings: Sequence[Reading], start: float, end: float) -> float | None:
+    """The cores of the busiest single generator process between two offsets."""
+    inside = [r for r in readings if start <= r.at - readings[0].at <= end]
+    if len(inside) < 2 or inside[-1].at <= inside[0].at:
+        return None
+    first, last = inside[0].generator_process_seconds, inside[-1].generator_process_seconds
+    used = [last[pid] - first[pid] for pid in last.keys() & first.keys()]
+    if not used:
+        return None
+    return max(max(used), 0.0) / (inside[-1].at - inside[0].at)
 
 
 def server_cpu_used(before: Reading, after: Reading) -> float | None:

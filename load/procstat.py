@@ -53,7 +53,13 @@ def session_processes(session_id: int, proc: Path = PROC) -> list[ProcessStat]:
 
 def session_cpu_seconds(session_id: int, proc: Path = PROC) -> float:
     """CPU seconds used so far by the processes of one session (0.0 when none)."""
-    return sum(stat.cpu_seconds for stat in session_processes(session_id, proc))
+    return sum(session_cpu_by_process(session_id, proc).values())
+
+
+def session_cpu_by_process(session_id: int, proc: Path = PROC) -> dict[int, float]:
+    """CPU seconds used so far by each process of one session, by pid: a locust process
+    is one gevent loop and saturates at one core, whatever the machine has."""
+    return {stat.pid: stat.cpu_seconds for stat in session_processes(session_id, proc)}
 
 
 def available(proc: Path = PROC) -> bool:

@@ -7,8 +7,9 @@ One sampled step load (load/autoscaling.py) runs once per module; the checks rea
   for 20 s;
 - no replica's memory comes within 10 % of its limit, none has a process OOM-killed
   (cgroup counters: uvicorn respawns a killed worker) and none restarts;
-- locust used less than half the CPU the server used at the peak stage, so the server,
-  not the generator, set the pace;
+- locust used less than half the CPU the server used at the peak stage, no locust process
+  used 0.8 core or more, and locust logged no CPU warning, so the server, not the
+  generator, set the pace;
 - with an autoscaler (Kubernetes), starting from minReplicas, more pods are Ready (not
   only wanted) within 180 s of the load starting and the added pods serve front-door
   requests; after the load the pods return to minReplicas within the HPA's scale-down
@@ -27,6 +28,7 @@ from load import calibration as calc
 from load import procstat
 from load.autoscaling import (
     DURATION,
+    GENERATOR_PROCESS_CORES,
     GENERATOR_SHARE,
     MAX_FAILURE_RATIO,
     SCALE_OUT_BUDGET,
@@ -154,23 +156,54 @@ def oom_killed(calibration) -> list[str]:
     ]
 
 
+# What locust logs when one of its processes ran above 90 % CPU (locust/runners.py).
+LOCUST_CPU_WARNINGS = ("CPU usage above", "CPU usage was too high", "CPU usage threshold")
+
+
 def test_load_generator_is_not_the_bottleneck(calibration, deployment, measure):
-    """If locust burns as much CPU as the server, the run measured the generator instead."""
+    """If locust burns as much CPU as the server, the run measured the generator instead;
+    and one locust process near a core delays its own users whatever the server does, so
+    each process is judged on its own, and locust's own CPU warning fails it too."""
     deployment.require("resources", "the server's CPU is needed for the comparison")
     if not procstat.available():
         pytest.skip("no /proc on this machine: cannot read locust's CPU")
     generator, server = calibration.generator_cores(), calibration.server_cores()
+    busiest = calibration.busiest_generator_process_cores()
     measure("autoscaling.generator_cpu_cores", generator and round(generator, 3))
+    measure("autoscaling.generator_busiest_process_cores", busiest and round(busiest, 3))
     measure("autoscaling.server_cpu_cores", server and round(server, 3))
     missing = f"at the top stage {calibration.peak_window} ({calibration.sampling_errors[:3]})"
     assert generator is not None, f"no locust CPU readings {missing}"
+    assert busiest is not None, f"no per-process locust CPU readings {missing}"
     assert server, f"no server CPU readings {missing}"
     measure("autoscaling.generator_to_server_cpu", round(generator / server, 3))
+    assert busiest < GENERATOR_PROCESS_CORES, (
+        f"the load generator was the bottleneck: one locust process used {busiest:.2f} cores "
+        f"at the top stage (at most {GENERATOR_PROCESS_CORES}: a process is one gevent loop, "
+        "saturated near one core); use --processes or separate workers"
+    )
+    warned = locust_cpu_warnings(calibration.plan.log)
+    assert not warned, (
+        f"the load generator was the bottleneck: locust warned {warned[0]!r}; use "
+        "--processes or separate workers"
+    )
     assert generator < GENERATOR_SHARE * server, (
         f"the load generator was the bottleneck: locust used {generator:.2f} cores vs the "
         f"server's {server:.2f} at the top stage (must be < {GENERATOR_SHARE:.0%}); use "
         "--processes or separate workers"
     )
+
+
+def locust_cpu_warnings(log) -> list[str]:
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return []  # no log: the run's own checks above say why
+    return [
+        line.strip()[:160]
+        for line in text.splitlines()
+        if any(w in line for w in LOCUST_CPU_WARNINGS)
+    ]
 
 
 def autoscaler_of(deployment, measure, run_state):

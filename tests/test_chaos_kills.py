@@ -76,3 +76,21 @@ def test_kills_stop_at_the_bound():
     _, series = series_for([400, 400, 400], bound=450)
     assert len(series.kills) == 2, series
     assert series.recoveries == [400.0]
+
+
+def test_a_crashed_service_is_sigkilled_and_started_again_on_its_data():
+    from fixtures.docker.faults import DockerServiceFaults
+
+    calls = []
+    container = type(
+        "Container",
+        (),
+        {
+            "kill": lambda self, signal: calls.append(("kill", signal)),
+            "start": lambda self: calls.append(("start",)),
+        },
+    )()
+    faults = DockerServiceFaults(None, "r1", None)
+    faults._container = lambda service: container
+    faults.crash("database")
+    assert calls == [("kill", "SIGKILL"), ("start",)]

@@ -20,8 +20,11 @@ DATA = Path(__file__).parent / "data" / "load"
 GIB = 2**30
 
 
-def readings(percent: float, seconds: int = 90, memory: int = GIB, generator_cores=0.05):
-    """One reading per second; both replicas at ``percent`` of a 0.5 CPU limit."""
+def readings(
+    percent: float, seconds: int = 90, memory: int = GIB, generator_cores=0.05, processes=1
+):
+    """One reading per second; both replicas at ``percent`` of a 0.5 CPU limit; the
+    generator's cores shared evenly by ``processes`` locust processes."""
     return [
         calc.Reading(
             at=float(t),
@@ -31,6 +34,9 @@ def readings(percent: float, seconds: int = 90, memory: int = GIB, generator_cor
                 for name in ("server-1", "server-2")
             ],
             generator_cpu_seconds=generator_cores * t,
+            generator_process_seconds={
+                pid: generator_cores * t / processes for pid in range(100, 100 + processes)
+            },
         )
         for t in range(seconds + 1)
     ]
@@ -90,6 +96,32 @@ def test_memory_check_fails_at_the_limit_and_on_restarts():
     restarted.restarts_before, restarted.restarts_after = {"server-1": 0}, {"server-1": 1}
     with pytest.raises(AssertionError, match="server-1 restarted 1x"):
         suite.test_replica_memory_stays_below_limit(restarted, deployment(), measure)
+
+
+def test_one_saturated_locust_process_fails_even_against_a_big_server():
+    """Audit weakness 6: one locust process at 0.9 core against a 2.4-core server passed
+    the share rule (0.9 < 0.5 x 2.4); the same load over two processes is sound."""
+    big_server = 240  # % of each replica's 0.5 CPU limit: 1.2 cores each, 2.4 in all
+    with pytest.raises(AssertionError, match=r"one locust process used 0\.90 cores"):
+        suite.test_load_generator_is_not_the_bottleneck(
+            run(big_server, generator_cores=0.9, processes=1), deployment(), measure
+        )
+    suite.test_load_generator_is_not_the_bottleneck(
+        run(big_server, generator_cores=0.9, processes=2), deployment(), measure
+    )
+
+
+def test_locusts_own_cpu_warning_fails_the_generator_check(tmp_path):
+    warned = run(90)
+    warned.plan = warned.plan.__class__(
+        "https://x", tmp_path, "acc-x-load", shapes.Step(60, 20, 90, 3)
+    )
+    warned.plan.log.write_text(
+        "[2026-12-02 22:00:01] WARNING/root: CPU usage above 90%! This may constrain your "
+        "throughput\n"
+    )
+    with pytest.raises(AssertionError, match=r"locust warned '.*CPU usage above 90%"):
+        suite.test_load_generator_is_not_the_bottleneck(warned, deployment(), measure)
 
 
 def test_generator_check_flags_a_busy_generator():

@@ -187,3 +187,23 @@ def test_replica_memory_takes_what_docker_takes(size):
 def test_replica_memory_refuses_what_docker_refuses(size):
     with pytest.raises(SetupError, match="is not a size"):
         resolve({"replica_memory": size}, environ={})
+
+
+def test_the_plain_http_entry_of_an_external_front_door_may_be_on_any_port():
+    """Audit: the redirect check skipped whenever the HTTPS port was not 443."""
+    from fixtures.targets.external.target import ExternalTarget
+
+    options = resolve(
+        {
+            **EXTERNAL,
+            "tracking_uri": "https://mlflow.example.com:8443",
+            "http_url": "http://mlflow.example.com:8080",
+        },
+        environ={},
+    )
+    deployment = ExternalTarget(options, "r1", Path("/tmp")).start()
+    assert deployment.http_url == "http://mlflow.example.com:8080"
+    derived = ExternalTarget(resolve(EXTERNAL, environ={}), "r1", Path("/tmp")).start()
+    assert derived.http_url == "http://mlflow.example.com"
+    with pytest.raises(SetupError, match="is not plain HTTP"):
+        resolve({**EXTERNAL, "http_url": "https://mlflow.example.com"}, environ={})
