@@ -17,7 +17,7 @@ from fixtures.core.waiting import Observation, WaitTimeout, wait_until
 
 pytestmark = pytest.mark.chaos  # not disruptive: it runs on shared deployments too
 
-WRITES = 3000  # ended writer calls, of every kind: 45 s on the local stack (68/s)
+WRITES = 2000  # ended writer calls, of every kind: 30 s on the local stack (68/s)
 WRITE_SECONDS = 300  # at most this long: a slow deployment is audited on what it took
 
 
