@@ -353,6 +353,9 @@ def run_load(
     if problem:
         print(f"load run failed: {problem}", file=sys.stderr)
         return EXIT_BREACH
+    if shortfall := result.pace.shortfall():
+        print(f"load run measured the generator, not the server: {shortfall}", file=sys.stderr)
+        return EXIT_BREACH
     if result.breaches:
         print(result.verdict, file=sys.stderr)
         return EXIT_BREACH

@@ -24,6 +24,7 @@ import os
 import random
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 import gevent.lock
@@ -31,7 +32,7 @@ import gevent.ssl
 from locust import FastHttpUser, LoadTestShape, events, task
 
 from fixtures.core.mlflow_api import API, ARTIFACTS
-from load import shapes
+from load import pace, shapes
 from load.runner import Workload
 
 WORKLOAD = Workload()  # the defaults of the user mix, defined once in load/runner.py
@@ -42,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "mlflow_steps": 4,
     **{f"mlflow_{f.name}": getattr(WORKLOAD, f.name) for f in dataclasses.fields(Workload)},
 }
+PACE = pace.Pace()  # this process's users against their own schedule
 USER_WEIGHTS = {
     "TrackingWriter": "mlflow_writer_weight",
     "Reader": "mlflow_reader_weight",
@@ -88,6 +90,14 @@ def _apply_weights(environment, **_kwargs) -> None:
         option = USER_WEIGHTS.get(user_class.__name__)
         if option:
             user_class.weight = max(int(setting(environment, option)), 0)
+
+
+@events.quitting.add_listener
+def _write_pace(environment, **_kwargs) -> None:
+    """Each process that ran users leaves its pace next to the CSVs (load/pace.py)."""
+    prefix = getattr(environment.parsed_options, "csv_prefix", None)
+    if prefix and PACE.loops:
+        PACE.write(Path(f"{prefix}_pace_{os.getpid()}.json"))
 
 
 def verified_context_factory(ca_bundle: str | None):
@@ -140,11 +150,20 @@ class MlflowUser(FastHttpUser):
         )
         super().__init__(environment)
         self.prefix = setting(environment, "mlflow_prefix")
+        self._task_began: float | None = None  # when the task after the last wait began
 
     def wait_time(self) -> float:
+        """Sleeps here instead of in locust (which then sleeps 0) to time the wake-up
+        against the wait asked for: a late one is the generator falling behind."""
+        now = time.monotonic()
+        if self._task_began is not None:
+            PACE.note_task(now - self._task_began)
         low = setting(self.environment, "mlflow_wait_min")
-        high = max(setting(self.environment, "mlflow_wait_max"), low)
-        return random.uniform(low, high)
+        asked = random.uniform(low, max(setting(self.environment, "mlflow_wait_max"), low))
+        gevent.sleep(asked)
+        self._task_began = time.monotonic()
+        PACE.note_wait(asked, self._task_began - now - asked)
+        return 0.0
 
     # ---- HTTP helpers -------------------------------------------------------------------
     def call(self, method: str, path: str, name: str, ok=(200,), **kwargs) -> dict | None:

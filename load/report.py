@@ -31,7 +31,8 @@ def summary_line(result: LoadResult) -> str:
     p99 = f"{total.p99_ms:.0f}" if total.p99_ms is not None else "n/a"
     return (
         f"{total.requests} requests, {total.rps:.1f} RPS (peak {result.peak_rps:.1f}), "
-        f"p95 {p95} ms, p99 {p99} ms, failures {total.failure_ratio:.2%}"
+        f"p95 {p95} ms, p99 {p99} ms, failures {total.failure_ratio:.2%}; "
+        f"{result.pace.describe()}"
     )
 
 

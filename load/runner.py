@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from load import shapes, slo
+from load.pace import Pace
+from load.pace import read as read_pace
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -306,6 +308,7 @@ class LoadResult:
     exceptions: list[tuple[int, str]]
     breaches: list[str]
     verdict: str
+    pace: Pace = field(default_factory=Pace)  # achieved against offered rate
 
     @property
     def total(self) -> slo.RequestStats:
@@ -326,7 +329,8 @@ def collect(plan: LoadPlan, policy: slo.SloPolicy) -> LoadResult:
     history = slo.read_history(history_file) if history_file.is_file() else []
     exceptions = slo.read_exceptions(Path(f"{plan.csv_prefix}_exceptions.csv"))
     breaches = slo.evaluate(stats, policy, exceptions)
-    result = LoadResult(stats, history, exceptions, breaches, slo.verdict(breaches))
+    generator = read_pace(plan.csv_prefix)
+    result = LoadResult(stats, history, exceptions, breaches, slo.verdict(breaches), generator)
     summary = {
         "verdict": result.verdict,
         "breaches": breaches,
@@ -339,6 +343,7 @@ def collect(plan: LoadPlan, policy: slo.SloPolicy) -> LoadResult:
         "p95_ms": result.total.p95_ms,
         "p99_ms": result.total.p99_ms,
         "per_request": [asdict(row) for row in stats],
+        "pace": generator.summary(),
     }
     (plan.out_dir / "slo.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return result

@@ -8,8 +8,9 @@ One sampled step load (load/autoscaling.py) runs once per module; the checks rea
 - no replica's memory comes within 10 % of its limit, none has a process OOM-killed
   (cgroup counters: uvicorn respawns a killed worker) and none restarts;
 - locust used less than half the CPU the server used at the peak stage, no locust process
-  used 0.8 core or more, and locust logged no CPU warning, so the server, not the
-  generator, set the pace;
+  used 0.8 core or more, locust logged no CPU warning, and its users achieved at least
+  90 % of the rate they offered (load/pace.py), so the server, not the generator, set the
+  pace;
 - with an autoscaler (Kubernetes), starting from minReplicas, more pods are Ready (not
   only wanted) within 180 s of the load starting and the added pods serve front-door
   requests; after the load the pods return to minReplicas within the HPA's scale-down
@@ -187,6 +188,12 @@ def test_load_generator_is_not_the_bottleneck(calibration, deployment, measure):
         f"the load generator was the bottleneck: locust warned {warned[0]!r}; use "
         "--processes or separate workers"
     )
+    if calibration.result is not None:
+        pace = calibration.result.pace
+        measure("autoscaling.generator_achieved_of_offered", pace.summary()["achieved_of_offered"])
+        measure("autoscaling.generator_late_p95_ms", pace.late_ms(0.95))
+        shortfall = pace.shortfall()
+        assert shortfall is None, shortfall
     assert generator < GENERATOR_SHARE * server, (
         f"the load generator was the bottleneck: locust used {generator:.2f} cores vs the "
         f"server's {server:.2f} at the top stage (must be < {GENERATOR_SHARE:.0%}); use "

@@ -18,6 +18,7 @@ NGINX_CONF = NGINX_TEMPLATE.read_text()
         ("no-hsts", "Strict-Transport-Security", None),
         ("no-redirect", None, "proxy_pass $mlflow_plain;"),
         ("strip-headers", None, "proxy_hide_header X-Content-Type-Options;"),
+        ("no-upstream-retry", "proxy_next_upstream error", "proxy_next_upstream off;"),
     ],
 )
 def test_front_door_breaks_change_the_real_config(name, gone, added):

@@ -250,3 +250,14 @@ def test_oom_kills_are_read_from_either_cgroup_version():
     assert oom_kill_count(v2) == 2
     assert oom_kill_count(v1) == 5
     assert oom_kill_count("cat: /sys/fs/cgroup/memory.events: No such file") is None
+
+
+def test_a_generator_behind_its_own_schedule_fails_even_with_cpu_to_spare():
+    """Low CPU readings can miss a generator that is starved by its neighbours (the server
+    containers on the same cores): its users wake late, so the server saw less load."""
+    behind = run(90)
+    for _ in range(100):
+        behind.result.pace.note_task(0.2)
+        behind.result.pace.note_wait(1.0, 0.3)  # every wake-up 300 ms late: 80 % kept
+    with pytest.raises(AssertionError, match=r"behind its own schedule: users achieved 80\.0%"):
+        suite.test_load_generator_is_not_the_bottleneck(behind, deployment(), measure)
