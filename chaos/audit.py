@@ -195,14 +195,17 @@ def _audit_artifact(
         return
     if object_store is None:
         return
-    folder = f"{experiment_id}/{run_id}/artifacts"
-    if folder not in digests:  # one listing with digests per run, not two calls per object
-        digests[folder] = object_store.digests(folder)
-    key = f"{folder}/{op.write['path']}"
+    # One listing with digests for the whole experiment, not one per run: a listing's cost
+    # grows with the bucket on some stores (fake-gcs-server's filesystem backend walks every
+    # object), and on Kubernetes each call is an exec into a pod.
+    if experiment_id not in digests:
+        digests[experiment_id] = object_store.digests(f"{experiment_id}/")
+    held = digests[experiment_id]
+    key = f"{experiment_id}/{run_id}/artifacts/{op.write['path']}"
     result.checked_in_bucket += 1
-    if key not in digests[folder]:
+    if key not in held:
         result.lose(op.id, f"{where}: {key} not in the bucket")
-    elif digests[folder][key][1] != op.write["sha256"]:
+    elif held[key][1] != op.write["sha256"]:
         result.lose(op.id, f"{where}: {key} in the bucket has other bytes")
 
 

@@ -310,3 +310,43 @@ def test_a_batch_is_audited_part_by_part_through_the_api_and_in_mysql():
         "log_batch w0-2 (run r1): tag bt_w0-2 is None",
         "log_batch w0-3 (run r1): metric b step 3 missing in MySQL",
     ]
+
+
+class Bucket:
+    """Objects by key relative to the destination; counts its listings."""
+
+    def __init__(self, objects):
+        self.objects, self.listings = objects, []
+
+    def digests(self, prefix=""):
+        self.listings.append(prefix)
+        return {k: v for k, v in self.objects.items() if k.startswith(prefix)}
+
+
+def test_bucket_is_listed_once_per_experiment_and_catches_missing_or_other_bytes():
+    ops = [
+        op("w0-1", "create_run", run_id="r1"),
+        op("w0-2", "log_artifact", run_id="r1", path="chaos/a", size=1, sha256="aa"),
+        op("w1-1", "create_run", run_id="r2"),
+        op("w1-2", "log_artifact", run_id="r2", path="chaos/b", size=1, sha256="bb"),
+        op("w1-3", "log_artifact", run_id="r2", path="chaos/c", size=1, sha256="cc"),
+    ]
+    client = FakeClient(
+        [run("r1", "w0-1"), run("r2", "w1-1")],
+        {},
+        artifacts={"r1": {"chaos/a": 1}, "r2": {"chaos/b": 1, "chaos/c": 1}},
+    )
+    bucket = Bucket(
+        {
+            "1/r1/artifacts/chaos/a": (1, "aa"),
+            "1/r2/artifacts/chaos/b": (1, "xx"),  # overwritten with other bytes
+            "10/r2/artifacts/chaos/c": (1, "cc"),  # another experiment's, not this one's
+        }
+    )
+    result = audit(client, "1", ops, object_store=bucket)
+    assert bucket.listings == ["1/"], "one listing for the experiment, ending in its slash"
+    assert result.checked_in_bucket == 3
+    assert sorted(result.lost) == [
+        "log_artifact w1-2 (run r2): 1/r2/artifacts/chaos/b in the bucket has other bytes",
+        "log_artifact w1-3 (run r2): 1/r2/artifacts/chaos/c not in the bucket",
+    ]

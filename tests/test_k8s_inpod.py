@@ -17,6 +17,7 @@ from fixtures.core.capabilities import ObjectStoreVerifier
 from fixtures.k8s.chart import Release
 from fixtures.k8s.inpod import (
     MARK,
+    SCRIPT,
     InPodDatabase,
     InPodError,
     InPodObjectStore,
@@ -109,3 +110,20 @@ def test_the_object_store_knows_its_prefix(destination, prefix):
     store = InPodObjectStore(ServerPodExec(fake, RELEASE))
     assert store.prefix == prefix
     assert isinstance(store, ObjectStoreVerifier)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "relative", "key"),
+    [("mlruns", "1/", "mlruns/1/"), ("mlruns", "1", "mlruns/1"), ("", "1/", "1/"), ("", "", "")],
+)
+def test_both_bucket_readers_keep_a_trailing_slash(prefix, relative, key):
+    """The loss audit lists experiment "1/" in one call; without the slash it would also
+    list (and hash) experiments 10-19, 100-199..."""
+    from fixtures.core.object_store import _join
+
+    assert _join(prefix, relative) == key
+    in_pod_script: dict = {}
+    exec(SCRIPT.split("request = json.loads")[0], in_pod_script)  # noqa: S102 (definitions only)
+    bucket = object.__new__(in_pod_script["Bucket"])
+    bucket.prefix = prefix
+    assert bucket.key(relative) == key
