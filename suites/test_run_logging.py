@@ -19,6 +19,7 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
 from fixtures.core import mlflow_api, schema
+from fixtures.core.database import pooled_connections_per_worker
 from fixtures.core.mlflow_api import explain_write_failure
 
 pytestmark = pytest.mark.acceptance
@@ -427,14 +428,29 @@ def test_server_connections_fit_max_connections(deployment, measure):
     errors = {code: n for code, n in answers.items() if code != 200}
     assert not errors, f"the burst's searches were not all served: {answers[200]} OK, {errors}"
     assert answers[200], "the burst sent no search that was answered"
-    replicas = deployment.replica_ceiling()  # under autoscaling: its maxReplicas
-    if replicas and deployment.server_workers:
-        worst_case = replicas * deployment.server_workers * (5 + 10)  # SQLAlchemy defaults
+    worst_case, finding = pool_ceiling(deployment, max_connections)
+    if worst_case is not None:
         measure("run_logging.db_connections_worst_case", worst_case)
-        assert worst_case <= max_connections, (
-            f"{replicas} replicas (at most) x {deployment.server_workers} workers x 15 pooled "
-            f"connections = {worst_case} exceeds max_connections={max_connections}"
-        )
+    assert finding is None, finding
+
+
+def pool_ceiling(deployment, max_connections: int) -> tuple[int | None, str | None]:
+    """The most connections the servers' pools may open at the replica ceiling (None when
+    replicas or workers are unknown), and why that exceeds max_connections, if it does."""
+    replicas = deployment.replica_ceiling()  # under autoscaling: its maxReplicas
+    if not (replicas and deployment.server_workers):
+        return None, None
+    per_worker, how = pooled_connections_per_worker(deployment.server_db_pool)
+    worst_case = replicas * deployment.server_workers * per_worker
+    if worst_case <= max_connections:
+        return worst_case, None
+    return worst_case, (
+        f"{replicas} replicas (at most) x {deployment.server_workers} workers x "
+        f"{per_worker} pooled connections [{how}] = {worst_case} exceeds "
+        f"max_connections={max_connections}: at the replica ceiling the database would "
+        "refuse connections; lower MLFLOW_SQLALCHEMYSTORE_POOL_SIZE/MAX_OVERFLOW, workers or "
+        "maxReplicas, or raise max_connections"
+    )
 
 
 def test_idle_connections_closed_by_the_database_are_replaced(deployment, client, measure):

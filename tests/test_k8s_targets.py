@@ -208,6 +208,15 @@ def test_no_metrics_api_means_no_resource_sampler_and_says_why(tmp_path):
     assert started_cluster_target(tmp_path, routes).resources is not None
 
 
+def test_an_existing_release_says_its_workers_and_pool_from_the_pod_template(tmp_path):
+    """The connection-budget check needs both; on gke the run did not render the values.
+    The recorded chart Deployment runs `mlflow server` without --workers: MLflow's 4."""
+    from tests.k8s_fakes import release_routes
+
+    deployment = started_cluster_target(tmp_path, release_routes())
+    assert (deployment.server_workers, deployment.server_db_pool) == (4, {})
+
+
 class FakeNetwork:
     def __init__(self, containers: dict) -> None:
         self.attrs = {"Containers": containers}

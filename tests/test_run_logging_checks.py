@@ -63,3 +63,28 @@ def test_another_user_without_rights_skips_saying_what_to_give():
         checks.test_idle_connections_closed_by_the_database_are_replaced(
             deployment(SharedDatabase(server_user=False), 200), Client(), measure
         )
+
+
+def sized(workers=2, replicas=2, pool=None):
+    return SimpleNamespace(
+        replica_ceiling=lambda: replicas, server_workers=workers, server_db_pool=pool
+    )
+
+
+def test_pool_ceiling_counts_both_engines_of_every_worker():
+    """Each worker pools for the tracking store and the registry apart: 2 x (5 + 10)."""
+    assert checks.pool_ceiling(sized(pool={}), 151) == (120, None)
+    # 2 x 2 x 30 = 120 > 100: the old count (one engine, 60) passed this database
+    worst, finding = checks.pool_ceiling(sized(pool={}), 100)
+    assert worst == 120
+    assert "2 engines (tracking, registry) x (5 pool + 10 overflow)" in finding
+
+
+def test_pool_ceiling_reads_the_servers_pool_settings():
+    pool = {"MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": "20", "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW": "0"}
+    worst, finding = checks.pool_ceiling(sized(replicas=5, pool=pool), 500)
+    assert worst == 5 * 2 * 2 * (20 + 10)  # MLflow passes an overflow of 0 as the default
+    assert "exceeds max_connections=500" in finding
+    unknown = checks.pool_ceiling(sized(pool=None), 100)[1]
+    assert "the server's environment is not visible" in unknown
+    assert checks.pool_ceiling(sized(workers=None), 1) == (None, None)
