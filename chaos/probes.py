@@ -51,3 +51,18 @@ def replicas_ready(controller: ReplicaController) -> Probe:
         return Observation(bool(replicas) and len(ready) == len(replicas), seen)
 
     return Probe("every replica is Ready", check)
+
+
+def controller_for(deployment: Deployment) -> tuple[ReplicaController, list]:
+    """The replica controller and its replicas now; skips where the target has none."""
+    controller = deployment.require("replica_controller", "cannot kill or replace replicas")
+    return controller, controller.list()
+
+
+def replica_steady_state(controller, deployment: Deployment, run) -> list[Probe]:
+    """Every replica Ready, the front door healthy, and a run writable and readable."""
+    return [
+        replicas_ready(controller),
+        front_door_health(deployment),
+        write_and_read_back(deployment, run.experiment_id),
+    ]

@@ -15,9 +15,9 @@ import time
 import pytest
 
 from chaos.audit import cut_by_a_kill
-from chaos.experiment import Action, Experiment, Probe
+from chaos.experiment import Action, Experiment
 from chaos.kills import KillSeries, kill_repeatedly
-from chaos.probes import front_door_health, replicas_ready, write_and_read_back
+from chaos.probes import controller_for, front_door_health, replica_steady_state
 from chaos.verdicts import (
     prober_held,
     recovered_within,
@@ -50,11 +50,6 @@ def short(name: str) -> str:
     return "-".join(name.split("-")[-2:])
 
 
-def controller_for(deployment):
-    controller = deployment.require("replica_controller", "cannot kill replicas")
-    return controller, controller.list()
-
-
 def went_down(controller, names: list[str], before: dict[str, int]) -> None:
     """Wait until each killed replica is seen down or restarted (the kill took effect)."""
 
@@ -75,15 +70,6 @@ def front_door_back(deployment, started: float, timeout: float = HEALTH_BOUND_SE
         what="the front door to answer /health",
     )
     return time.monotonic() - started
-
-
-def steady_state(controller, deployment, run) -> list[Probe]:
-    """Every replica Ready, the front door healthy, and a run writable and readable."""
-    return [
-        replicas_ready(controller),
-        front_door_health(deployment),
-        write_and_read_back(deployment, run.experiment_id),
-    ]
 
 
 def crash(run, controller, victims: list[str], before: dict[str, int], label: str) -> float:
@@ -109,7 +95,7 @@ def kill_experiment(run, deployment, controller, victims: list[str]) -> Experime
 
     return Experiment(
         title=f"kill {', '.join(victims)} under write load",
-        steady_state=steady_state(controller, deployment, run),
+        steady_state=replica_steady_state(controller, deployment, run),
         method=[Action("kill and wait for recovery", kill)],
         recovery_timeout=60,
     )
@@ -211,7 +197,7 @@ def only_replica_outage(chaos_run, deployment, controller, measure, hardening, r
 
     journal = Experiment(
         title=f"kill {victim}, the only replica, under write load",
-        steady_state=steady_state(controller, deployment, run),
+        steady_state=replica_steady_state(controller, deployment, run),
         method=[Action("kill and wait for a replacement", kill)],
         recovery_timeout=60,
     ).run()
@@ -273,7 +259,7 @@ def test_repeated_kills(chaos_run, deployment, measure, hardening):
 
     experiment = Experiment(
         title="repeated replica kills under write load",
-        steady_state=steady_state(controller, deployment, run),
+        steady_state=replica_steady_state(controller, deployment, run),
         method=[Action("kill repeatedly", repeat)],
         recovery_timeout=60,
     )

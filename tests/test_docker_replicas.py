@@ -64,3 +64,45 @@ def test_the_probe_uses_the_charts_timeout(monkeypatch):
     monkeypatch.setattr(ctl, "request", request)
     assert ctl._probe(container()) == (True, "/health 200")
     assert calls == [("/health", module.PROBE_TIMEOUT_SECONDS)]
+
+
+class Stoppable:
+    def __init__(self, name, log):
+        self.name, self.log = name, log
+        self.attrs = {"State": {"ExitCode": 0}}
+
+    def stop(self, timeout):
+        self.log.append(f"stop {self.name} (grace {timeout}s)")
+
+    def reload(self):
+        pass
+
+    def start(self):
+        self.log.append(f"start {self.name}")
+
+
+def test_roll_replaces_one_replica_at_a_time_gracefully(monkeypatch):
+    """SIGTERM with a pod's default grace period, started again, and every replica Ready
+    before the next one goes: never two down at once."""
+    log: list[str] = []
+    boxes = [Stoppable("server-1", log), Stoppable("server-2", log)]
+    ctl = DockerReplicaController(docker_client=None, run_id="r")
+    monkeypatch.setattr(ctl, "_containers", lambda: boxes)
+
+    def wait_ready(timeout, expected=None):
+        log.append(f"wait for {expected} Ready")
+        return 1.0
+
+    monkeypatch.setattr(ctl, "wait_ready", wait_ready)
+    steps = ctl.roll(timeout=60)
+    assert log == [
+        f"stop server-1 (grace {module.GRACE_SECONDS}s)",
+        "start server-1",
+        "wait for 2 Ready",
+        f"stop server-2 (grace {module.GRACE_SECONDS}s)",
+        "start server-2",
+        "wait for 2 Ready",
+    ]
+    assert module.GRACE_SECONDS == 30
+    assert steps[0].startswith("server-1: stopped in ")
+    assert "(exit 0)" in steps[0]

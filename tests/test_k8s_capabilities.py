@@ -269,3 +269,40 @@ def test_hold_without_an_autoscaler_scales_the_deployment():
         {"spec": {"replicas": 1}},
         {"spec": {"replicas": 2}},
     ]
+
+
+def deployment_status(generation=3, observed=3, replicas=2, updated=2, available=2, want=2):
+    return {
+        "metadata": {"generation": generation},
+        "spec": {"replicas": want},
+        "status": {
+            "observedGeneration": observed,
+            "replicas": replicas,
+            "updatedReplicas": updated,
+            "availableReplicas": available,
+        },
+    }
+
+
+def test_a_rollout_is_done_by_kubectl_rollout_status_rules():
+    from fixtures.k8s.replicas import rollout_done
+
+    assert rollout_done(deployment_status()).ok
+    assert not rollout_done(deployment_status(observed=2)).ok  # the restart not yet seen
+    assert not rollout_done(deployment_status(updated=1, replicas=3)).ok  # surge under way
+    assert not rollout_done(deployment_status(replicas=3)).ok  # an old pod still there
+    waiting = rollout_done(deployment_status(available=1))
+    assert not waiting.ok
+    assert "2/2 updated, 1 available, 2 in all" in waiting.seen
+
+
+def test_roll_is_a_rollout_restart_and_waits_for_it():
+    fake = FakeKube(release_routes())
+    path = "/apis/apps/v1/namespaces/mlflow/deployments/mlflow"
+    fake.routes[path] = deployment_status()
+    steps = PodReplicaController(fake, RELEASE).roll(timeout=5)
+    method, sent_to, body = fake.sent[0]
+    assert (method, sent_to) == ("PATCH", path)
+    annotations = body["spec"]["template"]["metadata"]["annotations"]
+    assert list(annotations) == ["kubectl.kubernetes.io/restartedAt"]
+    assert steps[0].startswith("rollout restart at ")
