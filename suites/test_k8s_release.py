@@ -18,7 +18,7 @@ import yaml
 
 from fixtures.core import schema
 from fixtures.core.capabilities import settled_replicas
-from fixtures.k8s import external_secrets
+from fixtures.k8s import disruption, external_secrets
 from fixtures.k8s.chart import CONTAINER, MIGRATION_CONTAINER, Release
 from fixtures.k8s.release import image_values
 from fixtures.k8s.replicas import container_failures, pod_is_ready
@@ -193,6 +193,34 @@ def _upgrade_values(k8s, release: Release, db, version: str, replicas: int) -> l
     path = k8s.workdir / f"values-{release.name}-{version}.yaml"
     path.write_text(yaml.safe_dump(layer, sort_keys=False))
     return [*k8s.values_files, *([run_layer] if run_layer.is_file() else []), path]
+
+
+def test_a_disruption_budget_keeps_a_replica_through_drains(deployment, hardening, measure):
+    """A node drain or cluster upgrade evicts pods through the eviction API: with no
+    PodDisruptionBudget it may take every replica at once, an outage nobody chose. No budget
+    is a hardening finding (the chart has no PDB template; a platform adds one beside it); a
+    budget that allows no eviction at the autoscaler's minimum (drains hang) or allows
+    evicting every replica (protects nothing) fails."""
+    k8s = kubernetes(deployment)
+    pods = [p for p in k8s.pods() if not p["metadata"].get("deletionTimestamp")]
+    assert pods, f"no running pods match {k8s.release.pod_selector}"
+    listed = k8s.api.get(f"/apis/policy/v1/namespaces/{k8s.release.namespace}/poddisruptionbudgets")
+    budgets = disruption.budgets_for(listed.get("items") or [], pods[0]["metadata"]["labels"])
+    measure("k8s.disruption_budgets", len(budgets))
+    if not budgets:
+        hardening(
+            f"no PodDisruptionBudget selects the pods of {k8s.release.name}: a node drain or "
+            "upgrade may evict every replica at once",
+            "add a PodDisruptionBudget with maxUnavailable: 1 for the release's pods and run "
+            "at least 2 replicas (autoscaling.minReplicas: 2)",
+        )
+        return
+    if deployment.autoscaler is not None:
+        minimum = int(deployment.autoscaler.sample()["min_replicas"])
+    else:
+        minimum = len(deployment.require("replica_controller", "replica count").list())
+    problems = [p for b in budgets if (p := disruption.budget_problem(b, minimum))]
+    assert not problems, "; ".join(problems)
 
 
 def test_upgrade_with_replicas_leaves_schema_at_head(deployment):
