@@ -21,6 +21,7 @@ from chaos.probes import controller_for, front_door_health, replica_steady_state
 from chaos.verdicts import (
     prober_held,
     recovered_within,
+    report_stall,
     steady_state_came_back,
     writes_accounted_for,
 )
@@ -33,9 +34,6 @@ pytestmark = [pytest.mark.chaos, pytest.mark.disruptive]
 # at 0.5 CPU alone; 50-160 s measured on 2 cores under the write load.
 RECOVERY_BOUND_SECONDS = 150
 HEALTH_BOUND_SECONDS = 10  # the front door answers /health again while others serve
-# A raw call waiting longer than this while another replica was Ready all along is a stall
-# users feel: reported as a hardening finding (measured 15 s on the local target).
-STALL_REPORT_MS = 5000
 CLIENT_FAILURE_BUDGET = 0  # with >= 2 replicas, retries hide a kill (bar calls on the victim)
 REPEATED_KILL_FAILURE_BUDGET = 0.01  # share of operations during repeated kills
 REPEAT_KILLS = 3  # kills in a row, each once two replicas are Ready again
@@ -101,21 +99,6 @@ def kill_experiment(run, deployment, controller, victims: list[str]) -> Experime
     )
 
 
-def report_stall(run, hardening) -> None:
-    """The longest raw call while a replica came back, as a hardening finding when users
-    would have waited for it although another replica was Ready."""
-    during = {phase.name: phase for phase in run.probe_phases}["during"]
-    if during.max_ms is not None and during.max_ms > STALL_REPORT_MS:
-        hardening(
-            f"{run.name}: a raw call waited {during.max_ms / 1000:.1f}s while a killed replica "
-            "came back, although another replica was Ready",
-            "find what stalls: a replacement taking traffic before its workers have loaded "
-            "the tracking store (readiness on /health only: probe an API path, e.g. "
-            "/api/2.0/mlflow/experiments/search?max_results=1), or database locks taken "
-            "at its start",
-        )
-
-
 def verdict(
     run, journal, result, failure_budget: int, recovery_seconds: float, how: str = ""
 ) -> None:
@@ -158,7 +141,7 @@ def test_kill_one_replica(chaos_run, deployment, measure, hardening, steady_repl
     result = run.finish(journal)
     health = journal.outputs.get("kill and wait for recovery", {}).get("front_door_health_seconds")
     measure("pod_kill_one.front_door_health_seconds", health)
-    report_stall(run, hardening)
+    report_stall(run, hardening, "while a killed replica came back")
     verdict(run, journal, result, CLIENT_FAILURE_BUDGET, run.values["recovery_seconds"])
     assert health is not None, journal.explain()
     assert health <= HEALTH_BOUND_SECONDS, f"/health was down {health}s with a replica left"
@@ -228,7 +211,7 @@ def test_kill_all_but_one_replica(chaos_run, deployment, hardening):
     victims = [r.name for r in replicas[1:]]
     journal = kill_experiment(run, deployment, controller, victims).run()
     result = run.finish(journal)
-    report_stall(run, hardening)
+    report_stall(run, hardening, "while a killed replica came back")
     verdict(run, journal, result, CLIENT_FAILURE_BUDGET, run.values["recovery_seconds"])
 
 
@@ -272,7 +255,7 @@ def test_repeated_kills(chaos_run, deployment, measure, hardening):
     # One kill's recovery is bounded by test_kill_one_replica; here the series' mean is, so
     # one slow start on a loaded host passes and replicas slower with every kill do not.
     mean = series.mean if series.mean is not None else run.values["recovery_seconds"]
-    report_stall(run, hardening)
+    report_stall(run, hardening, "while a killed replica came back")
     verdict(run, journal, result, budget, mean, f"on average over kills {series.recoveries}")
     assert len(series.kills) == REPEAT_KILLS, (
         f"only {len(series.kills)} of {REPEAT_KILLS} kills within {REPEAT_BOUND_SECONDS}s: "

@@ -103,3 +103,23 @@ def prober_held(run: ChaosRun, during_errors: int | None) -> None:
 def no_call_longer_than(run: ChaosRun, bound: float) -> None:
     longest = run.values["max_op_seconds"]
     assert longest <= bound, f"a client call took {longest}s (bound {bound}s)"
+
+
+# A raw call waiting longer than this while another replica was Ready all along is a stall
+# users feel: reported as a hardening finding (measured 15 s on the local target).
+STALL_REPORT_MS = 5000
+
+
+def report_stall(run: ChaosRun, hardening, while_what: str) -> None:
+    """The longest raw call during the fault, as a hardening finding when users would have
+    waited for it although another replica was Ready (``while_what``: when it happened)."""
+    during = {phase.name: phase for phase in run.probe_phases}["during"]
+    if during.max_ms is not None and during.max_ms > STALL_REPORT_MS:
+        hardening(
+            f"{run.name}: a raw call waited {during.max_ms / 1000:.1f}s {while_what}, "
+            "although another replica was Ready",
+            "find what stalls: a replacement taking traffic before its workers have loaded "
+            "the tracking store (readiness on /health only: probe an API path, e.g. "
+            "/api/2.0/mlflow/experiments/search?max_results=1), or database locks taken "
+            "at its start",
+        )
