@@ -19,6 +19,7 @@ NGINX_CONF = NGINX_TEMPLATE.read_text()
         ("no-redirect", None, "proxy_pass $mlflow_plain;"),
         ("strip-headers", None, "proxy_hide_header X-Content-Type-Options;"),
         ("no-upstream-retry", "proxy_next_upstream error", "proxy_next_upstream off;"),
+        ("api-2-only", None, "location ~ ^/(ajax-api|api/3\\.0|graphql|v1/|static-files) {"),
     ],
 )
 def test_front_door_breaks_change_the_real_config(name, gone, added):
