@@ -51,7 +51,14 @@ def logged_run(deployment) -> tuple[str, str]:
     return experiment_id, run.info.run_id
 
 
+# Families MLflow 2 does not serve: skipped on an older server, not blamed on the front door.
+MLFLOW_3 = {"api 3.0", "ajax-api 3.0", "otlp"}
+
+
 def route(family: str, deployment, logged_run: tuple[str, str]) -> Route:
+    """The request for ``family``. The 3.0 families send a search without its required
+    locations: MLflow's own refusal (400 naming the parameter) proves the route, and holds
+    across 3.x, where a successful answer's shape does not."""
     experiment_id, run_id = logged_run
     search = {"json": {"max_results": 1}}
     if family == "api 2.0":
@@ -61,8 +68,8 @@ def route(family: str, deployment, logged_run: tuple[str, str]) -> Route:
         )  # fmt: skip
     if family == "api 3.0":
         return Route(
-            "GET", "/api/3.0/mlflow/server-info", 200, '"store_type"',
-            "MLflow 3 clients (logged models, traces, assessments)",
+            "POST", "/api/3.0/mlflow/traces/search", 400, "locations",
+            "MLflow 3 clients (traces, assessments)", {"json": {}},
         )  # fmt: skip
     if family == "ajax-api 2.0":
         return Route(
@@ -71,8 +78,8 @@ def route(family: str, deployment, logged_run: tuple[str, str]) -> Route:
         )  # fmt: skip
     if family == "ajax-api 3.0":
         return Route(
-            "GET", "/ajax-api/3.0/mlflow/server-info", 200, '"store_type"',
-            "the UI's MLflow 3 pages (traces, evaluations, prompts)",
+            "POST", "/ajax-api/3.0/mlflow/traces/search", 400, "locations",
+            "the UI's MLflow 3 pages (traces, evaluations)", {"json": {}},
         )  # fmt: skip
     if family == "chart data":
         return Route(
@@ -114,6 +121,8 @@ FAMILIES = (
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_route_family_reaches_mlflow(family, deployment, logged_run):
+    if family in MLFLOW_3:
+        deployment.require_server("3.0.0", f"the {family} routes")
     sent = route(family, deployment, logged_run)
     response = deployment.http.request(sent.method, sent.path, **sent.kwargs)
     answered = response.status_code == sent.status and sent.says in response.text
