@@ -76,6 +76,54 @@ def test_register_version_alias_tag_search_download_delete(
     assert caught.value.error_code == "RESOURCE_DOES_NOT_EXIST"
 
 
+def test_rename_update_untag_latest_and_page_through_the_registry(
+    deployment, client, run_with_model
+):
+    """What registry users and CI pipelines call besides creating versions: rename (its
+    versions follow), description updates, tag removal, the latest version, and paged
+    searches of models and versions (every item once)."""
+    run, _ = run_with_model
+    source = f"{run.info.artifact_uri}/model"
+    stem = deployment.unique_name("pages")
+    names = [f"{stem}-{i}" for i in range(3)]
+    for name in names:
+        client.create_registered_model(name, tags={"gone": "soon"})
+    for _ in range(3):
+        client.create_model_version(names[0], source, run_id=run.info.run_id)
+
+    renamed = f"{names[0]}-renamed"
+    client.rename_registered_model(names[0], renamed)
+    with pytest.raises(MlflowException) as caught:
+        client.get_registered_model(names[0])
+    assert caught.value.error_code == "RESOURCE_DOES_NOT_EXIST", "the old name still answers"
+    assert client.get_model_version(renamed, "3").name == renamed, "versions did not follow"
+    client.update_registered_model(renamed, description="renamed by the suite")
+    client.update_model_version(renamed, "2", description="second")
+    client.delete_registered_model_tag(renamed, "gone")
+    model = client.get_registered_model(renamed)
+    assert (model.description, model.tags) == ("renamed by the suite", {})
+    assert client.get_model_version(renamed, "2").description == "second"
+    assert [v.version for v in client.get_latest_versions(renamed)] == ["3"]
+
+    def paged(search, filter_string):
+        seen, token = [], None
+        for _ in range(10):  # bounded: a token that never ends is a failure
+            page = search(filter_string=filter_string, max_results=2, page_token=token)
+            seen.append(len(page))
+            yield from page
+            token = page.token
+            if not token:
+                return
+        raise AssertionError(f"paging did not end: pages of {seen}")
+
+    models = sorted(m.name for m in paged(client.search_registered_models, f"name LIKE '{stem}-%'"))
+    assert models == sorted([renamed, *names[1:]]), f"registered-model pages held {models}"
+    versions = sorted(v.version for v in paged(client.search_model_versions, f"name = '{renamed}'"))
+    assert versions == ["1", "2", "3"], f"model-version pages held {versions}"
+    for name in (renamed, *names[1:]):
+        client.delete_registered_model(name)
+
+
 # Sources that point outside the run's own artifacts. Path traversal and local files
 # would let the server read its own disk; other buckets would let it read, with its own
 # identity, data the caller could not (model downloads go through the server).

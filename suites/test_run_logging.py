@@ -512,3 +512,67 @@ def close_by_wait_timeout(db, client, measure) -> None:
         measure("run_logging.idle_close_seconds", round(time.monotonic() - started, 1))
     finally:
         db.query(f"SET GLOBAL wait_timeout = {previous}")
+
+
+def test_run_terminated_by_default_deleted_and_restored(client, new_experiment):
+    """set_terminated's defaults (FINISHED, an end time) and the run lifecycle that the UI's
+    trash relies on: a deleted run leaves active searches and comes back when restored."""
+    experiment_id = new_experiment("lifecycle")
+    run_id = client.create_run(experiment_id).info.run_id
+    client.set_terminated(run_id)
+    ended = client.get_run(run_id).info
+    assert ended.status == "FINISHED", f"set_terminated() left status {ended.status}"
+    assert ended.end_time, "set_terminated() left no end time"
+    assert ended.end_time >= ended.start_time, (
+        f"end time {ended.end_time} is before the start {ended.start_time}"
+    )
+
+    def active() -> list[str]:
+        return [r.info.run_id for r in client.search_runs([experiment_id])]
+
+    client.delete_run(run_id)
+    assert client.get_run(run_id).info.lifecycle_stage == "deleted"
+    assert run_id not in active(), "a deleted run is still in an active-only search"
+    deleted = client.search_runs([experiment_id], run_view_type=ViewType.DELETED_ONLY)
+    assert [r.info.run_id for r in deleted] == [run_id]
+    client.restore_run(run_id)
+    assert client.get_run(run_id).info.lifecycle_stage == "active"
+    assert active() == [run_id], "a restored run is not back in the active search"
+
+
+def every_page(search, **kwargs) -> list[list[str]]:
+    """Follow a search's page tokens to the end; each page as the ids it held."""
+    pages, token = [], None
+    for _ in range(PAGINATION_ITEMS + 1):  # bounded: a token that never ends is a failure
+        page = search(page_token=token, **kwargs)
+        pages.append(page)
+        token = page.token
+        if not token:
+            return pages
+    raise AssertionError(f"paging did not end after {len(pages)} pages: the token repeats")
+
+
+PAGINATION_ITEMS, PAGE_SIZE = 5, 2
+
+
+def test_search_pages_through_experiments_and_runs_without_loss_or_repeat(
+    deployment, client, new_experiment
+):
+    """The UI and clients page with tokens: every item once, over ceil(5 / 2) pages."""
+    stem = deployment.unique_name("pages")
+    made = sorted(client.create_experiment(f"{stem}-{i}") for i in range(PAGINATION_ITEMS))
+    pages = every_page(
+        client.search_experiments, max_results=PAGE_SIZE, filter_string=f"name LIKE '{stem}-%'"
+    )
+    seen = [e.experiment_id for page in pages for e in page]
+    assert sorted(seen) == made, f"experiment pages held {seen}, {made} were created"
+    assert [len(p) for p in pages] == [2, 2, 1], f"page sizes {[len(p) for p in pages]}"
+
+    experiment_id = new_experiment("run-pages")
+    runs = sorted(client.create_run(experiment_id).info.run_id for _ in range(PAGINATION_ITEMS))
+    pages = every_page(
+        lambda page_token, **kw: client.search_runs([experiment_id], page_token=page_token, **kw),
+        max_results=PAGE_SIZE,
+    )
+    seen = [r.info.run_id for page in pages for r in page]
+    assert sorted(seen) == runs, f"run pages held {seen}, {runs} were created"
