@@ -10,6 +10,8 @@ import mlflow
 import pytest
 from mlflow.exceptions import MlflowException
 
+from fixtures.core.mlflow_api import every_page
+
 pytestmark = pytest.mark.acceptance
 
 MLMODEL = "artifact_path: model\nflavors:\n  python_function:\n    loader_module: acceptance\n"
@@ -105,20 +107,21 @@ def test_rename_update_untag_latest_and_page_through_the_registry(
     assert client.get_model_version(renamed, "2").description == "second"
     assert [v.version for v in client.get_latest_versions(renamed)] == ["3"]
 
-    def paged(search, filter_string):
-        seen, token = [], None
-        for _ in range(10):  # bounded: a token that never ends is a failure
-            page = search(filter_string=filter_string, max_results=2, page_token=token)
-            seen.append(len(page))
-            yield from page
-            token = page.token
-            if not token:
-                return
-        raise AssertionError(f"paging did not end: pages of {seen}")
-
-    models = sorted(m.name for m in paged(client.search_registered_models, f"name LIKE '{stem}-%'"))
+    models = sorted(
+        m.name
+        for page in every_page(
+            client.search_registered_models, 3, filter_string=f"name LIKE '{stem}-%'", max_results=2
+        )
+        for m in page
+    )
     assert models == sorted([renamed, *names[1:]]), f"registered-model pages held {models}"
-    versions = sorted(v.version for v in paged(client.search_model_versions, f"name = '{renamed}'"))
+    versions = sorted(
+        v.version
+        for page in every_page(
+            client.search_model_versions, 3, filter_string=f"name = '{renamed}'", max_results=2
+        )
+        for v in page
+    )
     assert versions == ["1", "2", "3"], f"model-version pages held {versions}"
     for name in (renamed, *names[1:]):
         client.delete_registered_model(name)

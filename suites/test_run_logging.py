@@ -540,18 +540,6 @@ def test_run_terminated_by_default_deleted_and_restored(client, new_experiment):
     assert active() == [run_id], "a restored run is not back in the active search"
 
 
-def every_page(search, **kwargs) -> list[list[str]]:
-    """Follow a search's page tokens to the end; each page as the ids it held."""
-    pages, token = [], None
-    for _ in range(PAGINATION_ITEMS + 1):  # bounded: a token that never ends is a failure
-        page = search(page_token=token, **kwargs)
-        pages.append(page)
-        token = page.token
-        if not token:
-            return pages
-    raise AssertionError(f"paging did not end after {len(pages)} pages: the token repeats")
-
-
 PAGINATION_ITEMS, PAGE_SIZE = 5, 2
 
 
@@ -561,8 +549,11 @@ def test_search_pages_through_experiments_and_runs_without_loss_or_repeat(
     """The UI and clients page with tokens: every item once, over ceil(5 / 2) pages."""
     stem = deployment.unique_name("pages")
     made = sorted(client.create_experiment(f"{stem}-{i}") for i in range(PAGINATION_ITEMS))
-    pages = every_page(
-        client.search_experiments, max_results=PAGE_SIZE, filter_string=f"name LIKE '{stem}-%'"
+    pages = mlflow_api.every_page(
+        client.search_experiments,
+        PAGINATION_ITEMS,
+        max_results=PAGE_SIZE,
+        filter_string=f"name LIKE '{stem}-%'",
     )
     seen = [e.experiment_id for page in pages for e in page]
     assert sorted(seen) == made, f"experiment pages held {seen}, {made} were created"
@@ -570,9 +561,8 @@ def test_search_pages_through_experiments_and_runs_without_loss_or_repeat(
 
     experiment_id = new_experiment("run-pages")
     runs = sorted(client.create_run(experiment_id).info.run_id for _ in range(PAGINATION_ITEMS))
-    pages = every_page(
-        lambda page_token, **kw: client.search_runs([experiment_id], page_token=page_token, **kw),
-        max_results=PAGE_SIZE,
+    pages = mlflow_api.every_page(
+        client.search_runs, PAGINATION_ITEMS, experiment_ids=[experiment_id], max_results=PAGE_SIZE
     )
     seen = [r.info.run_id for page in pages for r in page]
     assert sorted(seen) == runs, f"run pages held {seen}, {runs} were created"
