@@ -19,6 +19,7 @@ NGINX_CONF = NGINX_TEMPLATE.read_text()
         ("no-redirect", None, "proxy_pass $mlflow_plain;"),
         ("strip-headers", None, "proxy_hide_header X-Content-Type-Options;"),
         ("no-upstream-retry", "proxy_next_upstream error", "proxy_next_upstream off;"),
+        ("hsts-one-location", None, 'add_header Cache-Control "no-store";'),
         ("api-2-only", None, "location ~ ^/(ajax-api|api/3\\.0|graphql|v1/|static-files) {"),
     ],
 )
