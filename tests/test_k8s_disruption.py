@@ -81,3 +81,18 @@ def test_the_check_reports_no_budget_as_hardening_and_fails_a_blocking_one():
         checks.test_a_disruption_budget_keeps_a_replica_through_drains(
             release([budget(minAvailable="100%")]), hardening, measure
         )
+
+
+def test_no_right_to_list_budgets_is_a_skip_saying_so():
+    from fixtures.k8s.api import KubeError
+
+    denied = release([])
+
+    def forbidden(path):
+        raise KubeError(403, path, "forbidden")
+
+    denied.kubernetes.api = SimpleNamespace(get=forbidden)
+    with pytest.raises(pytest.skip.Exception, match="may not list PodDisruptionBudgets"):
+        checks.test_a_disruption_budget_keeps_a_replica_through_drains(
+            denied, lambda *a: None, lambda *a: None
+        )
