@@ -118,3 +118,15 @@ def test_a_failed_report_is_headed_only_when_the_front_door_failed_during_it():
     )
     assert quiet.message == "path traversal was not refused"
     assert not report.sections
+
+
+def test_mlflows_own_503_is_not_counted_as_the_front_doors():
+    """no-pre-ping's failure was headed as the front door's although every 503 was MLflow's
+    TEMPORARILY_UNAVAILABLE ("MySQL server has gone away"): the server spoke, not nginx."""
+    from fixtures.core.attribution import from_the_front_door
+
+    mlflows = '{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "MySQL server has gone away"}'
+    assert not from_the_front_door(503, mlflows)
+    assert from_the_front_door(503, "<html><center><h1>503 Service Temporarily Unavailable")
+    assert from_the_front_door(502, "")  # a streamed answer's body is not read: it counts
+    assert not from_the_front_door(500, "<html>")
