@@ -44,6 +44,9 @@ class ChaosRun:
     values: dict[str, Any] = field(default_factory=dict)  # the measurements, once finished
     probe_phases: list[Phase] = field(default_factory=list)  # the raw prober's, once finished
     prober_stopped: bool = True  # False if its last call was unanswered past its timeout
+    # an experiment's own raw probers (slow uploads, ...), stopped with the workload
+    side_probers: list[RawProber] = field(default_factory=list)
+    side_probers_stopped: bool = True  # False if one's last call was unanswered
 
     def __post_init__(self) -> None:
         self.client = self.deployment.mlflow_client()
@@ -60,10 +63,18 @@ class ChaosRun:
         self.prober.start()
         wait_seconds(WARM_UP_SECONDS)
 
+    def add_probers(self, probers: list[RawProber]) -> None:
+        """Start an experiment's own probers; they stop with the workload, also at teardown."""
+        self.side_probers.extend(probers)
+        for prober in probers:
+            prober.start()
+
     def stop_workload(self, join_timeout: float) -> None:
-        """Stop writers and prober (teardown: also when the test failed before finish)."""
+        """Stop writers and probers (teardown: also when the test failed before finish)."""
         self.pool.stop(join_timeout=join_timeout)
         self.prober.stop()
+        for prober in self.side_probers:
+            prober.stop()
 
     def mark(self, label: str) -> float:
         now = time.monotonic()
@@ -79,6 +90,7 @@ class ChaosRun:
         wait_seconds(settle_seconds)
         self.hung = self.pool.stop()
         self.prober_stopped = self.prober.stop()
+        self.side_probers_stopped = all([prober.stop() for prober in self.side_probers])
         self.ops = ops = self.pool.snapshot()
         result = audit(
             self.client,

@@ -10,16 +10,25 @@ requests; this is the check for it.
 Local target: each container in turn is stopped (SIGTERM, SIGKILL after 30 s) and started
 again, Ready before the next. Kubernetes: ``kubectl rollout restart`` of the Deployment,
 with its own strategy, grace period and hooks.
+
+Short calls rarely meet a stop (a few ms each, and the client retries a cut one), so slow
+uploads stream through the front door all along, each in flight for seconds as a model's
+upload is: a replica that dies at SIGTERM instead of finishing them cuts them, and the
+front door cannot resend a body it streamed on (unbuffered uploads).
 """
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
 
 import pytest
+import requests
 
 from chaos.experiment import Action, Experiment
-from chaos.probes import controller_for, replica_steady_state
+from chaos.prober import Call, RawProber, Send
+from chaos.probes import controller_for, replica_steady_state, wait_seconds
 from chaos.verdicts import (
     prober_held,
     recovered_within,
@@ -27,12 +36,51 @@ from chaos.verdicts import (
     steady_state_came_back,
     writes_accounted_for,
 )
+from fixtures.core import mlflow_api
+from fixtures.core.frontdoor import FrontDoorHttp
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive]
 
 # Both replicas replaced in turn: each one's stop (seconds) and start to Ready (50-160 s
 # at 0.5 CPU under the write load, see test_pod_kill.RECOVERY_BOUND_SECONDS).
 ROLL_BOUND_SECONDS = 2 * 150
+# Slow uploads kept in flight side by side: at each stop, each is on the stopping replica
+# about half the time, so a stop that cuts calls meets one all but surely.
+SLOW_UPLOADERS = 3
+SLOW_UPLOAD_SECONDS = 5.0  # each body is streamed over this long
+SLOW_UPLOAD_CHUNKS = 20
+SLOW_UPLOAD_BYTES = 20 * 16 * 1024
+SLOW_UPLOAD_TIMEOUT = (5.0, 60.0)  # connect, read: a grace period (30 s) and some
+
+
+class PacedBody:
+    """An upload's body streamed at a steady pace over ``seconds``, its length known (sent
+    with Content-Length, as MLflow's client sends files)."""
+
+    def __init__(self, data: bytes, chunks: int, seconds: float) -> None:
+        self.data, self.chunks, self.interval = data, chunks, seconds / chunks
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __iter__(self) -> Iterator[bytes]:
+        size = -(-len(self.data) // self.chunks)
+        for start in range(0, len(self.data), size):
+            if start:
+                wait_seconds(self.interval)  # the stream's pace, not a wait for a state
+            yield self.data[start : start + size]
+
+
+def slow_uploads(prefix: str) -> Send:
+    """Raw artifact PUTs through the front door, each streamed over seconds, no retries."""
+
+    def send(http: FrontDoorHttp, n: int, call: Call) -> requests.Response:
+        call.name = f"PUT {prefix}/slow-{n}.bin"
+        body = PacedBody(os.urandom(SLOW_UPLOAD_BYTES), SLOW_UPLOAD_CHUNKS, SLOW_UPLOAD_SECONDS)
+        path = mlflow_api.artifact(f"{prefix}/slow-{n}.bin")
+        return http.request("PUT", path, data=body, timeout=SLOW_UPLOAD_TIMEOUT)
+
+    return send
 
 
 def test_rolling_restart_fails_no_call(chaos_run, deployment, measure, hardening):
@@ -40,6 +88,16 @@ def test_rolling_restart_fails_no_call(chaos_run, deployment, measure, hardening
     if len(replicas) < 2:
         pytest.skip("one replica: replacing it is an outage (test_kill_the_only_replica)")
     run = chaos_run("rollout")
+    uploaders = [
+        RawProber(
+            deployment,
+            f"slow-upload-{i}",
+            slow_uploads(f"{run.experiment_id}/rollout-{i}/artifacts"),
+            SLOW_UPLOAD_TIMEOUT,
+        )
+        for i in range(SLOW_UPLOADERS)
+    ]
+    run.add_probers(uploaders)
     run.start_workload()
 
     def roll() -> dict:
@@ -56,6 +114,11 @@ def test_rolling_restart_fails_no_call(chaos_run, deployment, measure, hardening
     ).run()
     result = run.finish(journal)
     measure("rollout.seconds", journal.outputs.get("roll every replica", {}).get("seconds"))
+    fault, recovered = run.fault_at or run.origin, run.recovered_at or time.monotonic()
+    slow = [c for u in uploaders for c in u.calls if c.ended >= fault and c.started <= recovered]
+    slow_failed = [call for call in slow if not call.ok]
+    measure("rollout.slow_uploads_during", len(slow))
+    measure("rollout.slow_upload_errors", len(slow_failed))
     report_stall(run, hardening, "during a rolling restart")
     during = {phase.name: phase for phase in run.probe_phases}["during"]
     steady_state_came_back(journal, result)
@@ -71,6 +134,17 @@ def test_rolling_restart_fails_no_call(chaos_run, deployment, measure, hardening
     assert not during.errors, (
         f"{len(during.errors)} of {len(during.calls)} raw calls (no retries) failed during the "
         f"rolling restart: {[call.outcome() for call in during.errors[:5]]}: {advice}"
+    )
+    assert run.side_probers_stopped, "a slow upload was unanswered past its timeout"
+    assert len(slow) >= SLOW_UPLOADERS, (
+        f"only {len(slow)} slow uploads overlapped the rolling restart: nothing was in flight "
+        "at the stops for this check to see"
+    )
+    assert not slow_failed, (
+        f"{len(slow_failed)} of {len(slow)} slow uploads (no retries, each streamed over "
+        f"{SLOW_UPLOAD_SECONDS:.0f} s) failed during the rolling restart: "
+        f"{[call.outcome() for call in slow_failed[:5]]}: a replica told to stop must finish "
+        f"what it serves (graceful shutdown; a grace period longer than its longest call)"
     )
     prober_held(run, during_errors=0)
     failed = [f"{op.kind} {op.id}: {op.error}" for op in run.ops if not op.ok]
