@@ -143,6 +143,7 @@ ESCAPING_SOURCES = [
 ]
 
 
+@pytest.mark.hardening  # the stock chart sets no source validation
 @pytest.mark.parametrize("template", ESCAPING_SOURCES)
 def test_model_version_source_escaping_the_run_is_refused(
     deployment, client, run_with_model, template

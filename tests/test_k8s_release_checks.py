@@ -272,7 +272,7 @@ def test_kind_makes_the_db_secret_through_the_fake_store():
     routes["/api/v1/namespaces/mlflow/secrets/mlflow-db"] = {"kind": "Secret"}
     fake = FakeKube(routes)
     names = create_secrets(fake, RELEASE, backends("minio"), "r1")
-    assert names == ["mlflow-db", "mlflow-s3"]
+    assert names == ["mlflow-db", "mlflow-s3", "mlflow-keys"]
     posted = {path: body for method, path, body in fake.sent if method == "POST"}
     store = posted[f"{external_secrets.API}/clustersecretstores"]
     assert json.loads(store["spec"]["provider"]["fake"]["data"][0]["value"]) == {
@@ -282,6 +282,13 @@ def test_kind_makes_the_db_secret_through_the_fake_store():
     made = posted[ES]
     assert made["spec"]["target"] == {"name": "mlflow-db", "creationPolicy": "Owner"}
     assert "/api/v1/namespaces/mlflow/secrets" in posted  # the S3 keys: a plain Secret
+    keys = next(
+        body["stringData"]
+        for method, path, body in fake.sent
+        if path.endswith("/secrets") and body["metadata"]["name"] == "mlflow-keys"
+    )
+    assert set(keys) == {"MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY", "MLFLOW_CRYPTO_KEK_PASSPHRASE"}
+    assert len(base64.urlsafe_b64decode(keys["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"])) == 32
     assert not any(
         body and body.get("metadata", {}).get("name") == "mlflow-db"
         for path, body in posted.items()

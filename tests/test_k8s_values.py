@@ -193,6 +193,8 @@ def test_rendered_release_carries_what_the_seed_promises(tmp_path, layer, destin
         "limits": {"cpu": "1000m", "memory": "2Gi"},
     }
     assert "replicas" not in deployment["spec"]  # the HPA owns the count
+    env_from = [ref.get("secretRef", {}).get("name", "") for ref in server.get("envFrom", [])]
+    assert any(name.endswith("-keys") for name in env_from), env_from  # shared server keys
     hpa = by_kind(docs, "HorizontalPodAutoscaler")
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 2)
     assert hpa["spec"]["metrics"] == [

@@ -31,13 +31,17 @@ def test_skips():
 @pytest.mark.xfail(reason="known gap")
 def test_xfails():
     assert False
+
+@pytest.mark.hardening
+def test_hardening_fails():
+    assert False, "no passphrase of its own: set MLFLOW_CRYPTO_KEK_PASSPHRASE"
 """
 
 
 @pytest.fixture
 def finished_run(pytester: pytest.Pytester):
     pytester.makepyfile(test_sample=SAMPLE)
-    pytester.makeini("[pytest]\nmarkers =\n    smoke: smoke\n")
+    pytester.makeini("[pytest]\nmarkers =\n    smoke: smoke\n    hardening: hardening\n")
     result = pytester.runpytest_subprocess(
         "-p",
         "fixtures.plugin",
@@ -67,15 +71,30 @@ def test_summary_lists_every_test_with_outcome_reason_and_measurements(finished_
     assert by_name["test_xfails"]["outcome"] == "xfailed"
     assert summary["measurements"] == {"demo.recovery_seconds": 12.5}
     assert summary["counts"]["passed"] == 1
-    assert summary["counts"]["failed"] == 1
+    assert summary["counts"]["failed"] == 2
     assert summary["exit_status"] == 1
+
+
+def test_hardening_failures_are_reported_apart_from_functional_ones(finished_run):
+    result, reports = finished_run
+    summary = json.loads((reports / "latest" / "summary.json").read_text())
+    assert summary["functional_failures"] == 1
+    [entry] = summary["hardening_failures"]
+    assert entry["check"].endswith("::test_hardening_fails")
+    assert "set MLFLOW_CRYPTO_KEK_PASSPHRASE" in entry["message"]
+    result.stdout.fnmatch_lines(
+        [
+            "*hardening checks failed (choices a stock chart does not make)*",
+            "*test_hardening_fails*",
+        ]
+    )
 
 
 def test_junit_xml_is_written_next_to_the_summary(finished_run):
     _, reports = finished_run
     suite = ET.parse(reports / "latest" / "junit.xml").getroot().find("testsuite")
-    assert suite.get("tests") == "4"
-    assert suite.get("failures") == "1"
+    assert suite.get("tests") == "5"
+    assert suite.get("failures") == "2"
     assert suite.get("skipped") == "2"
 
 
