@@ -159,7 +159,8 @@ def test_model_version_source_escaping_the_run_is_refused(
     else:
         pytest.fail(
             f"model version {version.version} was created from {source!r}, outside run "
-            f"{run.info.run_id}: set MLFLOW_CREATE_MODEL_VERSION_SOURCE_VALIDATION_REGEX="
-            "'^mlflow-artifacts:/.*$' on the server to allow only proxied artifacts"
+            f"{run.info.run_id}: set MLFLOW_CREATE_MODEL_VERSION_SOURCE_VALIDATION_REGEX on "
+            "the server to allow only proxied artifacts and runs:/ or models:/ URIs (as "
+            "values/base.yaml does; models:/ is how MLflow 3 registers logged models)"
         )
     assert error_code == "INVALID_PARAMETER_VALUE", f"refused with {error_code}, not as invalid"
