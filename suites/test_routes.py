@@ -97,7 +97,7 @@ def route(family: str, deployment, logged_run: tuple[str, str]) -> Route:
         # An export with no spans: MLflow's OTLP endpoint refuses it with its own message
         # (a real span is the tracing suite's business; here only the route is judged).
         return Route(
-            "POST", "/v1/traces", 400, "no spans found",
+            "POST", mlflow_api.OTLP_TRACES, 400, "no spans found",
             "OpenTelemetry trace export (mlflow.tracing, any OTLP exporter)",
             {"data": b"", "headers": {
                 "Content-Type": "application/x-protobuf", "x-mlflow-experiment-id": experiment_id,
