@@ -30,6 +30,7 @@ class FakeKube:
         self.sent: list[tuple[str, str, Any]] = []
         self.gets: list[tuple[str, dict[str, str] | None]] = []
         self.execs: dict[str, tuple[int, str, str]] = {}
+        self.log_queries: list[dict[str, str]] = []
 
     def get(self, path: str, query: dict[str, str] | None = None) -> dict[str, Any]:
         self.gets.append((path, query))
@@ -42,6 +43,7 @@ class FakeKube:
 
     def text(self, path: str, query: dict[str, str] | None = None) -> str:
         query = query or {}
+        self.log_queries.append(query)
         key = f"{path}?previous={query.get('previous')}&container={query.get('container')}"
         if key not in self.texts:
             raise KubeError(404, path, "no logs")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import kubernetes_validate
 import pytest
@@ -115,6 +116,20 @@ def test_resource_sampler_integrates_the_metrics_api_rate():
     second = {s.replica: s for s in sampler.sample()}[READY]
     rate = (second.cpu_seconds - first.cpu_seconds) / (second.at - first.at)
     assert rate == pytest.approx(0.7)  # what the capability's formula recovers
+
+
+def test_diagnostics_of_a_failed_check_hold_its_whole_window(tmp_path):
+    """A chaos experiment's fault lies minutes back: its logs since the check began, not
+    the last 300 lines."""
+    fake = FakeKube(release_routes())
+    KubeDiagnostics(fake, RELEASE).collect(tmp_path, since=time.time() - 150)
+    assert fake.log_queries, "no pod logs were asked for"
+    for query in fake.log_queries:
+        assert query["tailLines"] == "50000"
+        assert 150 <= int(query["sinceSeconds"]) <= 160
+    fake = FakeKube(release_routes())
+    KubeDiagnostics(fake, RELEASE).collect(tmp_path / "plain")
+    assert all(q["tailLines"] == "300" and "sinceSeconds" not in q for q in fake.log_queries)
 
 
 def test_diagnostics_on_a_fake_failure(tmp_path):
