@@ -364,6 +364,50 @@ def test_text_beyond_the_bmp_round_trips(deployment, client, new_experiment):
     )
 
 
+CASE_ADVICE = (
+    "the tracking database compares keys case-insensitively (MySQL's default utf8mb4 "
+    "collations): create it with COLLATE utf8mb4_bin (Cloud SQL: --collation=utf8mb4_bin)"
+)
+
+
+@pytest.mark.hardening  # Cloud SQL's and MySQL's default collations are case-insensitive
+def test_keys_differing_only_in_case_are_distinct(client, new_experiment):
+    """MLflow's keys are case-sensitive ("LR" and "lr" are two params), as on SQLite and
+    PostgreSQL; under a case-insensitive collation the second one collides with the first."""
+    experiment_id = new_experiment("case-keys")
+    run_id = client.create_run(experiment_id).info.run_id
+    try:
+        client.log_batch(
+            run_id,
+            metrics=[Metric("Loss", 1.0, 0, 0), Metric("loss", 2.0, 0, 0)],
+            params=[Param("LR", "0.1"), Param("lr", "0.2")],
+            tags=[RunTag("Team", "a"), RunTag("team", "b")],
+        )
+        client.set_experiment_tag(experiment_id, "Owner", "a")
+        client.set_experiment_tag(experiment_id, "owner", "b")
+    except MlflowException as exc:
+        pytest.fail(
+            f"keys differing only in case were refused ({explain_write_failure(exc)}): "
+            f"{CASE_ADVICE}"
+        )
+    data = client.get_run(run_id).data
+    seen = {
+        "params": {k: data.params.get(k) for k in ("LR", "lr")},
+        "metrics": {k: data.metrics.get(k) for k in ("Loss", "loss")},
+        "tags": {k: data.tags.get(k) for k in ("Team", "team")},
+        "experiment tags": {
+            k: client.get_experiment(experiment_id).tags.get(k) for k in ("Owner", "owner")
+        },
+    }
+    expected = {
+        "params": {"LR": "0.1", "lr": "0.2"},
+        "metrics": {"Loss": 1.0, "loss": 2.0},
+        "tags": {"Team": "a", "team": "b"},
+        "experiment tags": {"Owner": "a", "owner": "b"},
+    }
+    assert seen == expected, f"wrote {expected}, read back {seen}: {CASE_ADVICE}"
+
+
 def test_schema_is_at_the_head_this_mlflow_expects(deployment):
     """The schema is at the head of the server's own MLflow version, whatever the client's."""
     db = deployment.require("database", "cannot read alembic_version")
