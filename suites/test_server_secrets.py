@@ -86,8 +86,14 @@ def test_a_webhook_secret_reads_back_from_every_replica(deployment, webhook_with
 @pytest.mark.disruptive
 def test_a_webhook_secret_reads_back_after_every_replica_restarted(deployment, webhook_with_secret):
     """A single replica with one worker reads its own secrets; only a restart shows whether
-    the key outlives the process."""
+    the key outlives the process. With more processes the reads above already cross them."""
     controller = deployment.require("replica_controller", "cannot restart replicas")
+    processes = len(controller.list()) * (deployment.server_workers or 1)
+    if processes > 1:
+        pytest.skip(
+            f"{processes} server processes: a key of each process's own already fails "
+            "test_a_webhook_secret_reads_back_from_every_replica, no restart needed"
+        )
     steps = controller.roll(timeout=ROLL_TIMEOUT)
     answers = read_everywhere(deployment, webhook_with_secret)
     failed = unreadable(answers, webhook_with_secret.name)
