@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 
 import pytest
+from mlflow.exceptions import MlflowException
 
 from fixtures.core import mlflow_api, server_keys
 from fixtures.core.capabilities import settled_replicas
@@ -33,7 +34,7 @@ KEY_ADVICE = (
 
 
 @pytest.fixture
-def webhook_with_secret(deployment):
+def webhook_with_secret(deployment, run_state):
     """A disabled webhook with an HMAC secret, deleted afterwards (the janitor sweeps it by
     name if the run dies first)."""
     deployment.require_server("3.3", "webhooks")
@@ -46,7 +47,12 @@ def webhook_with_secret(deployment):
         status="DISABLED",
     )
     yield webhook
-    client.delete_webhook(webhook.webhook_id)
+    try:
+        client.delete_webhook(webhook.webhook_id)
+    except MlflowException as exc:  # a server that cannot read it cannot delete it either
+        run_state.summary.notes.append(
+            f"cleanup: webhook {webhook.name} not deleted: {exc.message[:160]}"
+        )
 
 
 def unreadable(answers: list[tuple[str, int, str]], name: str) -> list[str]:
@@ -94,7 +100,7 @@ def test_a_webhook_secret_reads_back_after_every_replica_restarted(deployment, w
             f"{processes} server processes: a key of each process's own already fails "
             "test_a_webhook_secret_reads_back_from_every_replica, no restart needed"
         )
-    steps = controller.roll(timeout=ROLL_TIMEOUT)
+    steps = controller.roll(timeout=ROLL_TIMEOUT).steps
     answers = read_everywhere(deployment, webhook_with_secret)
     failed = unreadable(answers, webhook_with_secret.name)
     assert not failed, (

@@ -132,3 +132,18 @@ def test_phase_p95_and_max_are_none_without_calls():
     assert Phase("after", []).p95_ms is None
     assert Phase("after", []).max_ms is None
     assert Phase("during", [call(1, ms=300), call(2, ms=15000)]).max_ms == 15000
+
+
+def test_a_call_counts_as_cut_only_if_its_replica_had_it_before_the_stop():
+    """Judging a rolling restart: a call in flight over a second before a replica was told
+    to stop reached it (a graceful replica answers it); one sent later went to a replica
+    already stopping (the front door's routing, a hardening finding)."""
+    from chaos.prober import Call
+    from chaos.test_rollout import in_flight_at_a_stop
+
+    stops = [100.0, 150.0]
+    assert in_flight_at_a_stop(Call("PUT slow", started=96.0, ended=101.0), stops)
+    assert in_flight_at_a_stop(Call("PUT slow", started=148.5, ended=153.0), stops)
+    assert not in_flight_at_a_stop(Call("POST sent late", started=100.2, ended=102.0), stops)
+    assert not in_flight_at_a_stop(Call("POST just before", started=99.5, ended=101.0), stops)
+    assert not in_flight_at_a_stop(Call("GET done before", started=95.0, ended=99.9), stops)

@@ -94,7 +94,8 @@ def test_roll_replaces_one_replica_at_a_time_gracefully(monkeypatch):
         return 1.0
 
     monkeypatch.setattr(ctl, "wait_ready", wait_ready)
-    steps = ctl.roll(timeout=60)
+    rollout = ctl.roll(timeout=60)
+    steps = rollout.steps
     assert log == [
         f"stop server-1 (grace {module.GRACE_SECONDS}s)",
         "start server-1",
@@ -106,3 +107,5 @@ def test_roll_replaces_one_replica_at_a_time_gracefully(monkeypatch):
     assert module.GRACE_SECONDS == 30
     assert steps[0].startswith("server-1: stopped in ")
     assert "(exit 0)" in steps[0]
+    assert len(rollout.stops) == 2
+    assert rollout.stops[0] < rollout.stops[1], "each replica's stop, in order"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import time
 
@@ -13,7 +14,7 @@ from fixtures.core.redaction import register
 from fixtures.core.waiting import WaitTimeout
 from fixtures.k8s.chart import Release, chart_fullname
 from fixtures.k8s.diagnostics import KubeDiagnostics
-from fixtures.k8s.replicas import PodReplicaController
+from fixtures.k8s.replicas import PodReplicaController, told_to_stop
 from fixtures.k8s.resources import MetricsApiSampler, cpu_cores, memory_bytes
 from tests.k8s_fakes import FakeKube, load, release_routes
 
@@ -315,9 +316,26 @@ def test_roll_is_a_rollout_restart_and_waits_for_it():
     fake = FakeKube(release_routes())
     path = "/apis/apps/v1/namespaces/mlflow/deployments/mlflow"
     fake.routes[path] = deployment_status()
-    steps = PodReplicaController(fake, RELEASE).roll(timeout=5)
+    steps = PodReplicaController(fake, RELEASE).roll(timeout=5).steps
     method, sent_to, body = fake.sent[0]
     assert (method, sent_to) == ("PATCH", path)
     annotations = body["spec"]["template"]["metadata"]["annotations"]
     assert list(annotations) == ["kubectl.kubernetes.io/restartedAt"]
     assert steps[0].startswith("rollout restart at ")
+
+
+def test_roll_reads_when_each_old_pod_was_told_to_stop():
+    """A terminating pod's SIGTERM is its deletionTimestamp less its grace period."""
+    routes = release_routes()
+    pods = copy.deepcopy(routes["/api/v1/namespaces/mlflow/pods"])
+    sent = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=10)
+    pods["items"][0]["metadata"]["deletionTimestamp"] = (
+        (sent + dt.timedelta(seconds=30)).isoformat().replace("+00:00", "Z")
+    )
+    pods["items"][0]["metadata"]["deletionGracePeriodSeconds"] = 30
+    routes["/api/v1/namespaces/mlflow/pods"] = pods
+    routes["/apis/apps/v1/namespaces/mlflow/deployments/mlflow"] = deployment_status()
+    rollout = PodReplicaController(FakeKube(routes), RELEASE).roll(timeout=5)
+    [stop] = rollout.stops
+    assert 9 <= time.monotonic() - stop <= 11, "SIGTERM was sent about 10 s ago"
+    assert told_to_stop(pods["items"][1]) is None  # not terminating
