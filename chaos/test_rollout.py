@@ -4,9 +4,10 @@ config change or a node drain does it (SIGTERM and the grace period, not a kill)
 Unlike a crash, nothing has to be lost here, even by a client without retries: a replica
 told to stop finishes what it serves while the front door sends new calls to the others.
 A deployment whose grace period is shorter than its calls, or whose servers die at SIGTERM,
-fails every deploy's in-flight requests; this is the check for it. One whose endpoints leave
-the load balancer only after SIGTERM (no preStop hook) loses the odd call the front door had
-just sent: a few 502s per stop, reported as a hardening finding.
+fails every deploy's in-flight requests; this is the check for it. One that still gets
+traffic while it drains (no preStop hook) loses calls sent to it after SIGTERM: MLflow's
+uvicorn supervisor keeps the socket open while its workers finish and resets what queued
+(502s), reported as a hardening finding.
 
 Local target: each container in turn is stopped (SIGTERM, SIGKILL after 30 s) and started
 again, Ready before the next. Kubernetes: ``kubectl rollout restart`` of the Deployment,
