@@ -1,14 +1,13 @@
 """Sessions: `nox -s tests` (self-tests), `nox -s local` (the main job), and the rest.
 
-Arguments after `--` go to pytest (or to the load runner for `load`). Virtualenvs live in
-the user's cache and are reused; they are reinstalled only when pyproject.toml's pinned
-dependency groups change.
+Arguments after `--` go to pytest (or to the load runner for `load`). Sessions share
+environments: one per set of dependency groups, in the user's cache, synced by uv to
+uv.lock (every transitive pin, hashed), so a second run installs nothing and every session
+that needs the `test` group runs the very same packages.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -21,53 +20,71 @@ sys.path.insert(0, str(ROOT))
 
 from fixtures.core.pytest_args import secrets_to_environment, with_default_paths  # noqa: E402
 
-PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlflow-acceptance"
+ENVIRONMENTS = CACHE / "env"
 
-nox.options.envdir = str(CACHE / "nox")
-nox.options.reuse_venv = "yes"
+nox.options.default_venv_backend = "none"  # environments are uv's, shared (see sync)
 nox.options.sessions = ["lint", "tests"]
 
 # Give pytest time to tear the stack down after Ctrl-C before nox escalates to SIGTERM.
 INTERRUPT = {"interrupt_timeout": 300, "terminate_timeout": 60}
 
 
-def install(session: nox.Session, *groups: str) -> None:
-    """Install the pinned dependency groups, skipping pip when nothing changed."""
-    requirements = [
-        req for group in groups for req in nox.project.dependency_groups(PYPROJECT, group)
-    ]
-    digest = hashlib.sha256(json.dumps(requirements).encode()).hexdigest()
-    stamp = Path(session.virtualenv.location) / ".mlflow-acceptance-deps"
-    if stamp.is_file() and stamp.read_text() == digest:
-        session.log("pinned dependencies already installed")
-        return
-    session.install(*requirements)
-    stamp.write_text(digest)
+class Environment:
+    """A shared environment synced from uv.lock; runs its own programs."""
+
+    def __init__(self, location: Path) -> None:
+        self.location = location
+
+    def run(self, session: nox.Session, program: str, *args: str, **kwargs) -> None:
+        variables = {
+            "VIRTUAL_ENV": str(self.location),
+            "PATH": os.pathsep.join([str(self.location / "bin"), os.environ.get("PATH", "")]),
+        }
+        env = {**variables, **kwargs.pop("env", {})}
+        session.run(str(self.location / "bin" / program), *args, env=env, **kwargs)
+
+
+def sync(session: nox.Session, *groups: str) -> Environment:
+    """The shared environment of ``groups``, made to match uv.lock exactly (uv removes what
+    the lock lacks; nothing happens when it already matches)."""
+    location = ENVIRONMENTS / "-".join(groups)
+    session.run(
+        "uv",
+        "sync",
+        "--locked",
+        "--no-install-project",
+        "--python",
+        sys.executable,
+        *(f"--only-group={group}" for group in groups),
+        env={"UV_PROJECT_ENVIRONMENT": str(location)},
+        silent=True,
+    )
+    return Environment(location)
 
 
 def run_target(session: nox.Session, target: str, default_paths: list[str]) -> None:
     """pytest against one target: its default folders unless the user named test paths.
     Secret options go to pytest through the environment, never on the echoed command line."""
-    install(session, "test")
+    environment = sync(session, "test")
     posargs, secrets = secrets_to_environment(session.posargs)
     args = with_default_paths(posargs, default_paths, ROOT)
-    session.run("pytest", "--target", target, *args, env=secrets, **INTERRUPT)
+    environment.run(session, "pytest", "--target", target, *args, env=secrets, **INTERRUPT)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and format check."""
-    install(session, "lint")
-    session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", ".")
+    environment = sync(session, "lint")
+    environment.run(session, "ruff", "check", ".")
+    environment.run(session, "ruff", "format", "--check", ".")
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Self-tests of the suite's own code: no Docker, no cluster, seconds."""
-    install(session, "test")
-    session.run("pytest", "tests", *session.posargs)
+    environment = sync(session, "test")
+    environment.run(session, "pytest", "tests", *session.posargs)
 
 
 @nox.session(default=False)
@@ -97,20 +114,20 @@ def gke(session: nox.Session) -> None:
 @nox.session(default=False)
 def load(session: nox.Session) -> None:
     """Locust load run with SLO gates against any deployment (--host URL or --target local)."""
-    install(session, "test")
-    session.run("python", "-m", "load", *session.posargs, **INTERRUPT)
+    environment = sync(session, "test")
+    environment.run(session, "python", "-m", "load", *session.posargs, **INTERRUPT)
 
 
 @nox.session(default=False)
 def stack(session: nox.Session) -> None:
     """Stand up the local stack (or --target kind) and keep it until Ctrl-C, for by hand or
     for `nox -s external` / `nox -s gke` against it."""
-    install(session, "test")
-    session.run("python", "-m", "fixtures.stack", *session.posargs, **INTERRUPT)
+    environment = sync(session, "test")
+    environment.run(session, "python", "-m", "fixtures.stack", *session.posargs, **INTERRUPT)
 
 
 @nox.session(default=False)
 def prove(session: nox.Session) -> None:
     """Break the local stack in each known way and show the checks catch it (slow)."""
-    install(session, "test")
-    session.run("python", "-m", "fixtures.prove", *session.posargs, **INTERRUPT)
+    environment = sync(session, "test")
+    environment.run(session, "python", "-m", "fixtures.prove", *session.posargs, **INTERRUPT)

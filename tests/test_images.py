@@ -25,7 +25,8 @@ def test_online_plan_pulls_official_images_and_builds_server_and_front_door():
     assert plan.base == Pull("debian:bookworm-slim")
     assert plan.roles["database"] == Pull("mysql:8.4")
     assert plan.roles["object_store"] == Pull("fsouza/fake-gcs-server:1.54.0")
-    assert plan.roles["server"] == Build("mlflow", (("MLFLOW_VERSION", "3.17.2"),))
+    assert plan.roles["server"].name == "mlflow"
+    assert dict(plan.roles["server"].args)["MLFLOW_VERSION"] == "3.17.2"
     assert plan.roles["front_door"] == Build("nginx")
     assert plan.pulls() == ["debian:bookworm-slim", "mysql:8.4", "fsouza/fake-gcs-server:1.54.0"]
 
@@ -124,13 +125,59 @@ def test_cached_images_are_neither_pulled_nor_built():
     assert provider.timings == {}
 
 
-def test_the_clients_own_version_installs_the_project_pins():
+def test_the_clients_own_version_installs_the_locked_server_group():
     from importlib.metadata import version
 
-    from fixtures.docker.images import server_build
+    from fixtures.docker.images import server_build, uv_version
 
-    build = server_build(version("mlflow"))
-    assert dict(build.args) == {"MLFLOW_VERSION": version("mlflow")}
+    asked = []
+
+    def export(args):
+        asked.append(args)
+        return "mlflow==9.9.9 \\\n    --hash=sha256:00\n"
+
+    build = server_build(version("mlflow"), export=export)
+    assert dict(build.args) == {"MLFLOW_VERSION": version("mlflow"), "UV_VERSION": uv_version()}
+    assert asked == [["--locked", "--only-group", "server", "--no-emit-project", "--no-header"]]
+    (destination, path), *_ = build.files
+    assert destination == "server-requirements.txt"
+    assert path.read_text().startswith("mlflow==9.9.9")
+
+
+def test_the_server_and_the_suite_resolve_every_shared_package_alike():
+    """The image installs uv.lock's server group: every package in it must be the version
+    this suite runs (client and server cannot drift), each with its hash."""
+    import shutil
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.requirements import Requirement
+
+    from fixtures.docker.images import locked_server_requirements
+
+    if shutil.which("uv") is None:
+        pytest.skip("uv is not on PATH (the README's set-up line installs it)")
+    text = locked_server_requirements().read_text()
+    pins = {}
+    for line in text.splitlines():
+        if not line or line[0] in " #":
+            continue  # hashes and comments
+        requirement = Requirement(line.rstrip(" \\"))
+        # markers evaluated for this Python (the image runs bookworm's 3.11)
+        if requirement.marker is None or requirement.marker.evaluate():
+            (specifier,) = requirement.specifier
+            pins[requirement.name] = specifier.version
+    assert pins.get("mlflow") == version("mlflow"), pins.get("mlflow")
+    differing = {}
+    for name, pinned in pins.items():
+        try:
+            here = version(name)
+        except PackageNotFoundError:
+            differing[name] = (pinned, "absent")
+            continue
+        if here != pinned:
+            differing[name] = (pinned, here)
+    assert not differing, f"server pin vs this environment: {differing}"
+    assert text.count("--hash=sha256:") >= text.count("=="), "every pin carries its hashes"
 
 
 class PyPI:
@@ -148,7 +195,7 @@ class PyPI:
 def test_another_version_is_resolved_as_of_its_release():
     """`--mlflow-version 2.22.2` with today's SQLAlchemy died in `mlflow db upgrade`
     (FallbackAsyncAdaptedQueuePool): an older server gets its release's dependencies."""
-    from fixtures.docker.images import SERVER_EXTRAS, release_cutoff, server_build
+    from fixtures.docker.images import release_cutoff, server_build, server_extras, uv_version
 
     answer = PyPI(200, ["2025-05-30T20:20:01.123Z", "2025-05-30T20:19:40.000Z"])
     cutoff = release_cutoff("2.22.2", fetch=lambda url: answer)
@@ -156,10 +203,11 @@ def test_another_version_is_resolved_as_of_its_release():
     build = server_build("2.22.2", cutoff=lambda v: cutoff)
     assert dict(build.args) == {
         "MLFLOW_VERSION": "2.22.2",
+        "UV_VERSION": uv_version(),
         "EXCLUDE_NEWER": cutoff,
-        "PACKAGES": SERVER_EXTRAS,
+        "PACKAGES": "pymysql google-cloud-storage boto3 prometheus-flask-exporter",
     }
-    assert "==" not in SERVER_EXTRAS  # unpinned: the cut-off decides
+    assert "==" not in server_extras()  # unpinned: the cut-off decides
 
 
 def test_a_version_pypi_does_not_have_is_one_line():
