@@ -54,7 +54,7 @@ class RawProber:
     """``send`` in a loop on its own thread and connection, until stopped."""
 
     def __init__(self, deployment, name: str, send: Send, timeout=CALL_TIMEOUT) -> None:
-        self.http = FrontDoorHttp(deployment.tracking_uri, deployment.ca_bundle)
+        self.http = deployment.new_http()
         self.send, self.timeout = send, timeout
         self.calls: list[Call] = []
         self._stop = threading.Event()

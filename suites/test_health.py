@@ -62,7 +62,7 @@ def test_each_replica_answers(deployment):
     replicas = settled_replicas(controller)  # fails, saying why, if one never gets Ready
     assert replicas, "the replica controller lists no server replicas"
     for replica in replicas:
-        version = controller.request(replica.name, "/version")
+        version = controller.request(replica.name, "/version", headers=deployment.replica_headers())
         assert version.status == 200, f"{replica.name} /version: HTTP {version.status}"
         assert version.text.strip() == deployment.expected_version, (
             f"{replica.name} reports MLflow {version.text.strip()!r}, "

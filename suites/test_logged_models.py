@@ -200,3 +200,55 @@ def test_a_version_registered_from_a_logged_model_downloads_by_alias(
         f"models:/{name}@champion came back different from logged model {model.model_id}"
     )
     client.delete_registered_model(name)
+
+
+class Doubler(mlflow.pyfunc.PythonModel):
+    """The smallest model a flavor can log and serve back: it doubles its input."""
+
+    def predict(self, context, model_input: list[float], params=None) -> list[float]:
+        return [2 * value for value in model_input]
+
+
+def test_a_flavor_logs_registers_and_serves_a_model_through_the_proxy(
+    deployment, client, new_experiment
+):
+    """What users call: a flavor's ``log_model`` in a run (MLmodel, pickled model, environment
+    files through the proxy), registered in the same call, loaded back by ``models:/<id>``
+    and by alias, and predicting."""
+    experiment_id = new_experiment("flavor-log-model")
+    name = deployment.unique_name("flavor")
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        try:
+            info = mlflow.pyfunc.log_model(
+                name="doubler",
+                python_model=Doubler(),
+                pip_requirements=[f"mlflow=={mlflow.__version__}"],  # no environment inference
+                registered_model_name=name,
+            )
+        except (MlflowException, requests.RequestException) as refused:
+            pytest.fail(f"mlflow.pyfunc.log_model failed through the front door: {refused}")
+    try:
+        model = client.get_logged_model(info.model_id)
+        assert model.source_run_id == run.info.run_id, (model.source_run_id, run.info.run_id)
+        assert str(model.status) == "READY", f"log_model left the model {model.status}"
+        location = f"{experiment_id}/models/{info.model_id}/artifacts"
+        assert model.artifact_location.endswith(location), model.artifact_location
+        listed = {f.path for f in client.list_logged_model_artifacts(info.model_id)}
+        assert {"MLmodel", "python_model.pkl", "requirements.txt"} <= listed, listed
+        predicted = mlflow.pyfunc.load_model(f"models:/{info.model_id}").predict([1.5, 4.0])
+        assert list(predicted) == [3.0, 8.0], f"models:/{info.model_id} predicted {predicted}"
+
+        version = info.registered_model_version
+        assert version is not None, f"log_model(registered_model_name={name}) made no version"
+        client.set_registered_model_alias(name, "champion", str(version))
+        served = mlflow.pyfunc.load_model(f"models:/{name}@champion").predict([0.5])
+        assert list(served) == [1.0], f"models:/{name}@champion predicted {served}"
+        store = deployment.object_store
+        if store is not None:
+            in_bucket = {key.rsplit("/", 1)[-1] for key in store.digests(f"{location}/")}
+            assert {"MLmodel", "python_model.pkl"} <= in_bucket, (
+                f"{store.destination}/{location}/ holds {sorted(in_bucket)}: the flavor's "
+                "files did not land in the bucket"
+            )
+    finally:
+        client.delete_registered_model(name)

@@ -71,7 +71,9 @@ def test_each_replica_refuses_a_forged_host(deployment, hardening):
     controller = deployment.require("replica_controller", "cannot reach replicas one by one")
     for replica in settled_replicas(controller):
         api = controller.request(
-            replica.name, f"{SEARCH}?max_results=1", headers={"Host": FORGED_HOST}
+            replica.name,
+            f"{SEARCH}?max_results=1",
+            headers={"Host": FORGED_HOST, **deployment.replica_headers()},
         )
         health = controller.request(replica.name, "/health", headers={"Host": FORGED_HOST})
         assert health.status == 200, f"{replica.name} /health refused: probes would fail"

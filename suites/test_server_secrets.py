@@ -75,7 +75,9 @@ def read_everywhere(deployment, webhook) -> list[tuple[str, int, str]]:
     if deployment.replica_controller is not None:
         for replica in settled_replicas(deployment.replica_controller):
             for _ in range(READS_PER_REPLICA):
-                answer = deployment.replica_controller.request(replica.name, path)
+                answer = deployment.replica_controller.request(
+                    replica.name, path, headers=deployment.replica_headers()
+                )
                 answers.append((replica.name, answer.status, answer.text))
     return answers
 

@@ -62,3 +62,18 @@ def test_a_webhook_listing_that_fails_is_reported():
     )
     janitor.sweep()
     assert janitor.problems == ["listing webhooks: HTTP 500"]
+
+
+def test_with_the_auth_app_the_runs_users_are_deleted_and_no_others():
+    def users(method, path, kwargs):
+        if path == f"{mlflow_api.USERS}/list":
+            mine, admin = {"username": f"{PREFIX}-reader-1"}, {"username": "admin"}
+            return 200, {"users": [mine, admin]}
+        return 200, {}
+
+    http = Http(users)
+    counts = Janitor(http, PREFIX, users=True).sweep()
+    deleted = [k["json"] for m, p, k in http.sent if p == f"{mlflow_api.USERS}/delete"]
+    assert deleted == [{"username": f"{PREFIX}-reader-1"}]
+    assert counts["users"] == 1
+    assert Janitor(Http(users), PREFIX).sweep()["users"] == 0  # no auth app: not listed

@@ -45,7 +45,10 @@ class Replicas:
 
 def deployment(front_door, replicas=None):
     return SimpleNamespace(
-        http=Http(front_door), replica_controller=replicas, expected_version="3.17.2"
+        http=Http(front_door),
+        replica_controller=replicas,
+        expected_version="3.17.2",
+        replica_headers=dict,  # no auth app
     )
 
 
