@@ -31,6 +31,7 @@ import gevent.lock
 import gevent.ssl
 from locust import FastHttpUser, LoadTestShape, events, task
 
+from fixtures.core.auth import PASSWORD_ENV, USERNAME_ENV, Credentials
 from fixtures.core.mlflow_api import API, ARTIFACTS
 from load import pace, shapes
 from load.runner import Workload
@@ -133,6 +134,13 @@ class MlflowShape(LoadTestShape):
         return self._shape.tick(self.get_run_time())
 
 
+def client_credentials() -> Credentials | None:
+    """The user MLflow's client would be (MLFLOW_TRACKING_USERNAME/PASSWORD), on a
+    deployment with the basic-auth app; None without."""
+    username, password = os.environ.get(USERNAME_ENV), os.environ.get(PASSWORD_ENV)
+    return Credentials(username, password) if username and password else None
+
+
 # Experiment ids of this process by name, so each process creates or looks up its own once.
 _experiments: dict[str, str] = {}
 _experiment_lock = gevent.lock.Semaphore()
@@ -149,6 +157,9 @@ class MlflowUser(FastHttpUser):
             setting(environment, "mlflow_ca_bundle")
         )
         super().__init__(environment)
+        user = client_credentials()
+        if user is not None:  # every request presents them, as MLflow's client would
+            self.client.auth_header = user.header["Authorization"]
         self.prefix = setting(environment, "mlflow_prefix")
         self._task_began: float | None = None  # when the task after the last wait began
 

@@ -117,6 +117,7 @@ if run.info.artifact_uri.startswith("mlflow-artifacts:"):  # else the test says 
             "GCE_METADATA_IP": "127.0.0.1:9",
             "AWS_EC2_METADATA_DISABLED": "true",
         },
+        credentials=deployment.credentials,
     )
     assert out["artifact_uri"].startswith("mlflow-artifacts:"), (
         f"the run's artifact URI is {out['artifact_uri']}: the client would talk to the "

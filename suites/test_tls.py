@@ -186,6 +186,7 @@ def test_mlflow_client_trusts_the_server_through_cert_path(deployment, tmp_path)
         tmp_path / "with",
         deployment.ca_bundle,
         extra_env={"NAME": name},
+        credentials=deployment.credentials,
     )
     assert out["found"] == created, f"the client found {name!r} as {out['found']}, not {created}"
     if deployment.ca_bundle is None:
@@ -195,7 +196,12 @@ def test_mlflow_client_trusts_the_server_through_cert_path(deployment, tmp_path)
         )
     with pytest.raises(ClientProcessError) as caught:
         run_client(
-            script, deployment.tracking_uri, tmp_path / "without", None, extra_env={"NAME": name}
+            script,
+            deployment.tracking_uri,
+            tmp_path / "without",
+            None,
+            extra_env={"NAME": name},
+            credentials=deployment.credentials,
         )
     assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value), (
         f"without the CA bundle the client failed for another reason: {caught.value}"
