@@ -1,5 +1,5 @@
-"""Shared fixtures of the acceptance suites: an MLflow client, prefixed experiments, and
-one front-door response of each kind a browser gets."""
+"""Shared fixtures of the acceptance suites: an MLflow client, prefixed experiments, a
+logged run, and one front-door response of each kind a browser gets."""
 
 from __future__ import annotations
 
@@ -22,6 +22,17 @@ def new_experiment(deployment, client):
         return client.create_experiment(deployment.unique_name(what), tags=tags or None)
 
     return create
+
+
+@pytest.fixture(scope="module")
+def logged_run(deployment) -> tuple[str, str]:
+    """An experiment and a run with a metric, for requests that need one to exist (the
+    route families' chart and search requests)."""
+    client = deployment.mlflow_client()
+    experiment_id = client.create_experiment(deployment.unique_name("logged-run"))
+    run = client.create_run(experiment_id)
+    client.log_metric(run.info.run_id, "m", 1.0, step=0)
+    return experiment_id, run.info.run_id
 
 
 @pytest.fixture

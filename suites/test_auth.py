@@ -38,16 +38,6 @@ def require_auth_app(deployment):
         pytest.skip(WITHOUT_AUTH)
 
 
-@pytest.fixture(scope="module")
-def logged_run(deployment) -> tuple[str, str]:
-    """An experiment and a run of the admin's, for the route families' requests."""
-    client = deployment.mlflow_client()
-    experiment_id = client.create_experiment(deployment.unique_name("auth-routes"))
-    run = client.create_run(experiment_id)
-    client.log_metric(run.info.run_id, "m", 1.0, step=0)
-    return experiment_id, run.info.run_id
-
-
 def test_anonymous_callers_cannot_write(deployment, run_state, hardening):
     """An experiment created with no credentials at all."""
     anonymous = deployment.new_http(anonymous=True)

@@ -18,16 +18,6 @@ from suites.route_families import FAMILIES, MLFLOW_3, route
 pytestmark = pytest.mark.acceptance
 
 
-@pytest.fixture(scope="module")
-def logged_run(deployment) -> tuple[str, str]:
-    """An experiment and a run with a metric, for the chart and search routes."""
-    client = deployment.mlflow_client()
-    experiment_id = client.create_experiment(deployment.unique_name("routes"))
-    run = client.create_run(experiment_id)
-    client.log_metric(run.info.run_id, "m", 1.0, step=0)
-    return experiment_id, run.info.run_id
-
-
 @pytest.mark.parametrize("family", FAMILIES)
 def test_route_family_reaches_mlflow(family, deployment, logged_run):
     if family in MLFLOW_3:
