@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import nox
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from fixtures.core.pytest_args import secrets_to_environment, with_default_paths  # noqa: E402
+from fixtures.core.timings import ENVIRONMENT_SECONDS  # noqa: E402
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlflow-acceptance"
 ENVIRONMENTS = CACHE / "env"
@@ -33,13 +35,15 @@ INTERRUPT = {"interrupt_timeout": 300, "terminate_timeout": 60}
 class Environment:
     """A shared environment synced from uv.lock; runs its own programs."""
 
-    def __init__(self, location: Path) -> None:
+    def __init__(self, location: Path, sync_seconds: float) -> None:
         self.location = location
+        self.sync_seconds = sync_seconds  # reported in the run's "where the time went"
 
     def run(self, session: nox.Session, program: str, *args: str, **kwargs) -> None:
         variables = {
             "VIRTUAL_ENV": str(self.location),
             "PATH": os.pathsep.join([str(self.location / "bin"), os.environ.get("PATH", "")]),
+            ENVIRONMENT_SECONDS: f"{self.sync_seconds:.1f}",
         }
         env = {**variables, **kwargs.pop("env", {})}
         session.run(str(self.location / "bin" / program), *args, env=env, **kwargs)
@@ -49,6 +53,7 @@ def sync(session: nox.Session, *groups: str) -> Environment:
     """The shared environment of ``groups``, made to match uv.lock exactly (uv removes what
     the lock lacks; nothing happens when it already matches)."""
     location = ENVIRONMENTS / "-".join(groups)
+    started = time.monotonic()
     session.run(
         "uv",
         "sync",
@@ -60,7 +65,7 @@ def sync(session: nox.Session, *groups: str) -> Environment:
         env={"UV_PROJECT_ENVIRONMENT": str(location)},
         silent=True,
     )
-    return Environment(location)
+    return Environment(location, time.monotonic() - started)
 
 
 def run_target(session: nox.Session, target: str, default_paths: list[str]) -> None:

@@ -35,6 +35,27 @@ def logged_run(deployment) -> tuple[str, str]:
     return experiment_id, run.info.run_id
 
 
+@pytest.fixture(scope="module")
+def artifact_run(deployment, client) -> tuple[str, str]:
+    """An experiment and a run whose artifacts the artifact suites write and read back."""
+    experiment_id = client.create_experiment(deployment.unique_name("artifacts"))
+    run = client.create_run(experiment_id)
+    return experiment_id, run.info.run_id
+
+
+@pytest.fixture(scope="module")
+def bucket_unchecked_note(deployment, run_state) -> None:
+    """Without a bucket verifier the bucket half of these checks cannot run: say so in the
+    summary rather than pass it silently."""
+    if deployment.object_store is None:
+        note = (
+            f"artifacts: {deployment.label} has no bucket verifier (--bucket): artifacts were "
+            "read back through the server only, never found in the bucket"
+        )
+        if note not in run_state.summary.notes:
+            run_state.summary.notes.append(note)
+
+
 @pytest.fixture
 def responses_of_each_kind(deployment) -> list[tuple[str, object]]:
     """Health, the API, the artifact proxy and an error, as (what, response): headers a

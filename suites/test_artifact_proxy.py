@@ -16,67 +16,14 @@ import pytest
 
 from fixtures.core.client_process import run_client
 from fixtures.core.mlflow_api import ARTIFACTS
+from suites.artifact_files import (
+    assert_in_bucket,
+    bucket_key,
+    sha256_file,
+    write_random,
+)
 
-pytestmark = pytest.mark.acceptance
-
-CHUNK = 4 * 2**20
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def write_random(path: Path, size: int) -> str:
-    """Write ``size`` random bytes in chunks; return their SHA-256."""
-    digest = hashlib.sha256()
-    with path.open("wb") as handle:
-        left = size
-        while left:
-            chunk = os.urandom(min(CHUNK, left))
-            handle.write(chunk)
-            digest.update(chunk)
-            left -= len(chunk)
-    return digest.hexdigest()
-
-
-@pytest.fixture(scope="module")
-def artifact_run(deployment, client):
-    experiment_id = client.create_experiment(deployment.unique_name("artifacts"))
-    run = client.create_run(experiment_id)
-    return experiment_id, run.info.run_id
-
-
-def bucket_key(experiment_id: str, run_id: str, path: str) -> str:
-    return f"{experiment_id}/{run_id}/artifacts/{path}"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def bucket_unchecked_note(deployment, run_state) -> None:
-    """Without a bucket verifier the bucket half of these checks cannot run: say so in the
-    summary rather than pass it silently."""
-    if deployment.object_store is None:
-        note = (
-            f"artifacts: {deployment.label} has no bucket verifier (--bucket): artifacts were "
-            "read back through the server only, never found in the bucket"
-        )
-        if note not in run_state.summary.notes:
-            run_state.summary.notes.append(note)
-
-
-def assert_in_bucket(deployment, key: str, expected_sha: str) -> None:
-    store = deployment.object_store
-    if store is None:  # bucket_unchecked_note says so in the summary
-        return
-    listed = store.list(key)
-    assert key in listed, (
-        f"{key} is not in {store.destination}: the server did not write it to the bucket "
-        f"(found under that prefix: {sorted(listed)[:5]})"
-    )
-    assert store.sha256(key) == expected_sha, f"{store.destination}/{key}: SHA-256 differs"
+pytestmark = [pytest.mark.acceptance, pytest.mark.usefixtures("bucket_unchecked_note")]
 
 
 def test_new_experiments_store_artifacts_through_the_proxy(client, new_experiment):
@@ -111,6 +58,7 @@ if run.info.artifact_uri.startswith("mlflow-artifacts:"):  # else the test says 
         deployment.ca_bundle,
         # No cloud metadata server either: a runner's own identity must not do the work.
         extra_env={
+            **deployment.bucket_client_env,
             "EXPERIMENT_ID": experiment_id,
             "NO_GCE_CHECK": "True",
             "GCE_METADATA_HOST": "127.0.0.1:9",
@@ -172,8 +120,13 @@ def test_text_binary_and_nested_folders_round_trip(deployment, client, artifact_
 
 
 def test_large_artifact_streams_both_ways(
-    deployment, client, artifact_run, tmp_path, measure, run_state
+    deployment, client, artifact_run, tmp_path, measure, run_state, monkeypatch
 ):
+    # Through the proxy both ways, also where the server offers presigned transfers (an S3
+    # destination: MLflow 3 clients then download from the bucket in 100 MiB ranges held
+    # in memory); test_multipart_upload.py checks that path.
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "false")
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
     experiment_id, run_id = artifact_run
     size = run_state.options.large_artifact_mib * 2**20
     big = tmp_path / "big.bin"

@@ -226,7 +226,15 @@ def test_a_flavor_logs_registers_and_serves_a_model_through_the_proxy(
                 registered_model_name=name,
             )
         except (MlflowException, requests.RequestException) as refused:
-            pytest.fail(f"mlflow.pyfunc.log_model failed through the front door: {refused}")
+            cause = (
+                "the front door or the server refuses MLflow 3's models/ layout "
+                "(<experiment>/models/<model id>/artifacts)"
+                if "403" in str(refused)
+                else "the client's error says why"
+            )
+            pytest.fail(
+                f"mlflow.pyfunc.log_model failed through the front door: {cause}: {refused}"
+            )
     try:
         model = client.get_logged_model(info.model_id)
         assert model.source_run_id == run.info.run_id, (model.source_run_id, run.info.run_id)
