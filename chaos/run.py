@@ -16,6 +16,7 @@ from chaos.probes import wait_seconds
 from chaos.timeline import p95_ms, write_plot
 from chaos.workload import Op, WriterPool
 from fixtures.core.deployment import Deployment
+from fixtures.core.replica_watch import ReplicaWatch
 
 WARM_UP_SECONDS = 8.0  # writes before the fault: the steady state the prober's latency is
 # judged against, and the plot's left edge
@@ -56,11 +57,13 @@ class ChaosRun:
         self.prober = RawProber(
             self.deployment, f"{self.name}-prober", tag_round_trip(probe_run.info.run_id)
         )
+        self.watch = ReplicaWatch(self.deployment)
         self.origin = time.monotonic()
 
     def start_workload(self) -> None:
         self.pool.start()
         self.prober.start()
+        self.watch.start()
         wait_seconds(WARM_UP_SECONDS)
 
     def add_probers(self, probers: list[RawProber]) -> None:
@@ -73,6 +76,7 @@ class ChaosRun:
         """Stop writers and probers (teardown: also when the test failed before finish)."""
         self.pool.stop(join_timeout=join_timeout)
         self.prober.stop()
+        self.watch.stop()
         for prober in self.side_probers:
             prober.stop()
 
@@ -91,6 +95,7 @@ class ChaosRun:
         self.hung = self.pool.stop()
         self.prober_stopped = self.prober.stop()
         self.side_probers_stopped = all([prober.stop() for prober in self.side_probers])
+        self.watch.stop()
         self.ops = ops = self.pool.snapshot()
         result = audit(
             self.client,
@@ -121,7 +126,10 @@ class ChaosRun:
             self.origin,
             self.events,
             self.prober.calls,
+            self.watch.series(self.origin),
         )
+        if self.watch.errors:
+            journal.outputs["replica readings missed"] = self.watch.errors[:AUDIT_DETAIL_LIMIT]
         self.values = {
             "recovery_seconds": round(recovered - fault, 1) if self.fault_at is not None else None,
             "client_failures": result.client_failures,

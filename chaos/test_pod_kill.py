@@ -25,6 +25,7 @@ from chaos.verdicts import (
     steady_state_came_back,
     writes_accounted_for,
 )
+from fixtures.core.replica_watch import short
 from fixtures.core.waiting import Observation, wait_until
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive]
@@ -41,11 +42,6 @@ REPEAT_EVERY_SECONDS = 10  # at most this often
 # Each kill waits for the victim to come back (~30 s at 0.5 CPU, longer on a busy machine):
 # a fixed window of 45 s once saw a single kill on a loaded CI machine.
 REPEAT_BOUND_SECONDS = REPEAT_KILLS * RECOVERY_BOUND_SECONDS
-
-
-def short(name: str) -> str:
-    """server-1 for mlflow-acc-<run>-server-1; the last two parts of a pod name."""
-    return "-".join(name.split("-")[-2:])
 
 
 def went_down(controller, names: list[str], before: dict[str, int]) -> None:

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from chaos.workload import Op
-from fixtures.core.plots import Event, Series, timeline
+from fixtures.core.plots import Band, Event, Series, timeline
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
@@ -30,9 +30,11 @@ def write_plot(
     origin: float,
     events: list[tuple[float, str]],
     probes: list | None = None,
+    replicas: list[Series] | None = None,
 ) -> Path:
     """Operations, errors and p95 latency per second, with the fault and recovery marked;
-    the raw prober's errors and latency beside the writers' (``probes``: its Calls)."""
+    the raw prober's errors and latency beside the writers' (``probes``: its Calls), and
+    what the replicas did (``replicas``: chaos/replica_watch.py's series)."""
     end = max((op.ended for op in ops), default=origin) - origin
     seconds = list(range(int(end) + 1))
     done = [0] * len(seconds)
@@ -66,5 +68,20 @@ def write_plot(
                 "raw prober latency", seconds, [percentile(v, 1.0) for v in probe_ms], panel="ms"
             ),
         ]
+    series += replicas or []
     marks = [Event(at - origin, label) for at, label in events]
-    return timeline(path, title, series, events=marks)
+    return timeline(path, title, series, events=marks, bands=fault_bands(marks, seconds[-1]))
+
+
+def fault_bands(marks: list[Event], end: float) -> list[Band]:
+    """Each fault ("fault: ...") until the next "recovered" (or the end, if it never did)."""
+    bands, opened = [], None
+    for mark in sorted(marks, key=lambda m: m.at):
+        if mark.label.startswith("fault") and opened is None:
+            opened = mark
+        elif mark.label == "recovered" and opened is not None:
+            bands.append(Band(opened.at, mark.at, opened.label.removeprefix("fault: ")))
+            opened = None
+    if opened is not None:
+        bands.append(Band(opened.at, max(end, opened.at), opened.label.removeprefix("fault: ")))
+    return bands

@@ -27,7 +27,7 @@ import sys
 import threading
 from pathlib import Path
 
-from fixtures.core import progress
+from fixtures.core import html_report, progress
 from fixtures.core.errors import SetupError, TargetError
 from fixtures.core.options import (
     CA_BUNDLE,
@@ -38,6 +38,7 @@ from fixtures.core.options import (
     check_pem_file,
     check_url,
 )
+from fixtures.core.replica_watch import ReplicaWatch
 from fixtures.core.reporting import make_run_dir, new_run_id
 from fixtures.core.waiting import WaitTimeout
 from fixtures.registry import TARGETS, resolve
@@ -268,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                 shape,
                 workload,
                 policy,
-                deployment.resources,
+                deployment,
             )
     except SetupError as exc:
         print(f"error: {exc.line()}", file=sys.stderr)
@@ -289,9 +290,10 @@ def _on_sigterm(signum, frame):  # pragma: no cover - exercised by nox's escalat
 
 
 def run_load(
-    args, run_id, run_dir, host, ca_bundle, shape, workload, policy, resources=None
+    args, run_id, run_dir, host, ca_bundle, shape, workload, policy, deployment=None
 ) -> int:
-    """Run locust, judge its CSVs, delete what it created; the exit status."""
+    """Run locust, judge its CSVs, delete what it created; the exit status. With the
+    ``deployment`` started for this run, its replicas are watched beside the load."""
     from fixtures.core.frontdoor import FrontDoorHttp
     from fixtures.core.janitor import Janitor
     from load import report, runner, warmup
@@ -325,16 +327,20 @@ def run_load(
             next_report[0] += 15
             say(report.progress_line(history_file, elapsed, plan.run_seconds))
 
+    watch = ReplicaWatch(deployment)  # sees nothing of a deployment it was not given
     http = FrontDoorHttp(host, ca_bundle)
     try:
         if args.warm_up_rounds:
             seconds, failed = warmup.warm_up(http, f"{plan.prefix}-warm-up", args.warm_up_rounds)
             say(f"warm-up: {args.warm_up_rounds} rounds in {seconds:.1f}s, {failed} failed")
-        if resources is not None:  # a stack started for this run: wait out its start-up
-            seconds, idle = warmup.wait_for_idle(resources, say)
+        if deployment is not None and deployment.resources is not None:
+            # a stack started for this run: wait out its start-up
+            seconds, idle = warmup.wait_for_idle(deployment.resources, say)
             say(f"replicas idle at {idle:.0f}% of their CPU limit after {seconds:.0f}s")
+        watch.start()
         outcome = runner.run(plan, every_second)
     finally:
+        watch.stop()
         janitor = Janitor(http, plan.prefix)
         deleted = janitor.sweep(registered_models=False)["experiments"]
         say(f"deleted {deleted} experiments named {plan.prefix}*")
@@ -347,9 +353,10 @@ def run_load(
     except (FileNotFoundError, ValueError) as exc:
         print(f"load run failed: {problem or exc}", file=sys.stderr)
         return EXIT_BREACH
-    report.plot(result, plan.out_dir / "load.png", f"load {run_id}: {shape.describe()}")
+    report.plot(result, plan.out_dir / "load.png", f"load {run_id}: {shape.describe()}", watch)
+    page = html_report.write_report(plan.out_dir.parent)
     say(report.summary_line(result))
-    say(f"reports: {plan.out_dir}/ (locust.html, locust_stats.csv, slo.json, load.png)")
+    say(f"reports: {plan.out_dir}/ (locust.html, locust_stats.csv, slo.json, load.png); {page}")
     if problem:
         print(f"load run failed: {problem}", file=sys.stderr)
         return EXIT_BREACH

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fixtures.core.plots import Series, timeline
+from fixtures.core.replica_watch import ReplicaWatch
 from load import slo
 from load.runner import LoadResult
 
@@ -36,13 +37,17 @@ def summary_line(result: LoadResult) -> str:
     )
 
 
-def plot(result: LoadResult, path: Path, title: str) -> Path | None:
-    """RPS, failures/s, p95 and users over time; None when locust recorded no history."""
+def plot(
+    result: LoadResult, path: Path, title: str, watch: ReplicaWatch | None = None
+) -> Path | None:
+    """RPS, failures/s, p95 and users over time, and what the replicas did where ``watch``
+    saw them; None when locust recorded no history."""
     history = result.history
     if not history:
         return None
     start = history[0].timestamp
     times = [point.timestamp - start for point in history]
+    replicas = watch.series(start, wall=True) if watch is not None else []
     return timeline(
         path,
         title,
@@ -51,5 +56,6 @@ def plot(result: LoadResult, path: Path, title: str) -> Path | None:
             Series("failures/s", times, [p.failures_per_s for p in history], "requests/s"),
             Series("p95 (last 10 s)", times, [p.p95_ms for p in history], "latency ms"),
             Series("users", times, [p.users for p in history], "users"),
+            *replicas,
         ],
     )
