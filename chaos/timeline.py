@@ -34,7 +34,7 @@ def write_plot(
 ) -> Path:
     """Operations, errors and p95 latency per second, with the fault and recovery marked;
     the raw prober's errors and latency beside the writers' (``probes``: its Calls), and
-    what the replicas did (``replicas``: chaos/replica_watch.py's series)."""
+    what the replicas did (``replicas``: fixtures/core/replica_watch.py's series)."""
     end = max((op.ended for op in ops), default=origin) - origin
     seconds = list(range(int(end) + 1))
     done = [0] * len(seconds)
