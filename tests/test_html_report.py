@@ -84,6 +84,11 @@ def run_dir(tmp_path: Path) -> Path:
         events=events,
         bands=fault_bands(events, 39),
     )
+    # The autoscaling suite's calibration saturates replicas on purpose: not a load verdict.
+    (run / "autoscaling").mkdir()
+    (run / "autoscaling" / "slo.json").write_text(
+        json.dumps({"verdict": "SLO breach", "breaches": ["p95 of runs/create 3600 ms > 1000 ms"]})
+    )
     (run / "load").mkdir()
     (run / "load" / "slo.json").write_text(
         json.dumps({"verdict": "SLOs met", "breaches": [], "requests": 900, "rps": 15.0})
