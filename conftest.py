@@ -1,3 +1,3 @@
 """Root conftest: the harness lives in fixtures/ and is loaded as one pytest plugin."""
 
-pytest_plugins = ["fixtures.plugin"]
+pytest_plugins = ["mlflow_acceptance.fixtures.plugin"]

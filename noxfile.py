@@ -19,11 +19,12 @@ ROOT = Path(__file__).resolve().parent
 # The `nox` console script (pipx) puts its own folder first on sys.path, not the project's.
 sys.path.insert(0, str(ROOT))
 
-from fixtures.core.pytest_args import secrets_to_environment, with_default_paths  # noqa: E402
-from fixtures.core.timings import ENVIRONMENT_SECONDS  # noqa: E402
+from mlflow_acceptance.fixtures.core.pytest_args import secrets_to_environment  # noqa: E402
+from mlflow_acceptance.fixtures.core.timings import ENVIRONMENT_SECONDS  # noqa: E402
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlflow-acceptance"
 ENVIRONMENTS = CACHE / "env"
+CLI = "mlflow_acceptance.fixtures.cli"  # what `mlflow-acceptance` runs, from the checkout
 
 nox.options.default_venv_backend = "none"  # environments are uv's, shared (see sync)
 nox.options.sessions = ["lint", "tests"]
@@ -68,13 +69,12 @@ def sync(session: nox.Session, *groups: str) -> Environment:
     return Environment(location, time.monotonic() - started)
 
 
-def run_target(session: nox.Session, target: str, default_paths: list[str]) -> None:
-    """pytest against one target: its default folders unless the user named test paths.
-    Secret options go to pytest through the environment, never on the echoed command line."""
+def run_cli(session: nox.Session, *args: str) -> None:
+    """The console command (fixtures/cli.py) in the `test` environment. Secret options go to
+    it through the environment, never on the command line nox echoes."""
     environment = sync(session, "test")
     posargs, secrets = secrets_to_environment(session.posargs)
-    args = with_default_paths(posargs, default_paths, ROOT)
-    environment.run(session, "pytest", "--target", target, *args, env=secrets, **INTERRUPT)
+    environment.run(session, "python", "-m", CLI, *args, *posargs, env=secrets, **INTERRUPT)
 
 
 @nox.session
@@ -95,44 +95,41 @@ def tests(session: nox.Session) -> None:
 @nox.session(default=False)
 def local(session: nox.Session) -> None:
     """Stand up the local stack in containers and run suites/ and chaos/ against it."""
-    run_target(session, "local", ["suites", "chaos"])
+    run_cli(session, "local")
 
 
 @nox.session(default=False)
 def external(session: nox.Session) -> None:
     """Run the suites against a deployment that already exists (give --tracking-uri)."""
-    run_target(session, "external", ["suites"])
+    run_cli(session, "external")
 
 
 @nox.session(default=False)
 def kind(session: nox.Session) -> None:
     """Create a kind cluster, deploy the chart with stand-ins, run every suite, tear down."""
-    run_target(session, "kind", ["suites", "chaos"])
+    run_cli(session, "kind")
 
 
 @nox.session(default=False)
 def gke(session: nox.Session) -> None:
     """Run the suites against an existing cluster (GKE staging) through --kube-context."""
-    run_target(session, "gke", ["suites"])
+    run_cli(session, "gke")
 
 
 @nox.session(default=False)
 def load(session: nox.Session) -> None:
     """Locust load run with SLO gates against any deployment (--host URL or --target local)."""
-    environment = sync(session, "test")
-    environment.run(session, "python", "-m", "load", *session.posargs, **INTERRUPT)
+    run_cli(session, "load")
 
 
 @nox.session(default=False)
 def stack(session: nox.Session) -> None:
     """Stand up the local stack (or --target kind) and keep it until Ctrl-C, for by hand or
     for `nox -s external` / `nox -s gke` against it."""
-    environment = sync(session, "test")
-    environment.run(session, "python", "-m", "fixtures.stack", *session.posargs, **INTERRUPT)
+    run_cli(session, "stack")
 
 
 @nox.session(default=False)
 def prove(session: nox.Session) -> None:
     """Break the local stack in each known way and show the checks catch it (slow)."""
-    environment = sync(session, "test")
-    environment.run(session, "python", "-m", "fixtures.prove", *session.posargs, **INTERRUPT)
+    run_cli(session, "prove")

@@ -17,8 +17,7 @@ from typing import Any
 
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
-
-from chaos.workload import OP_TAG, Op
+from mlflow_acceptance.chaos.workload import OP_TAG, Op
 
 
 @dataclass

@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-
-from chaos.run import ChaosRun
+from mlflow_acceptance.chaos.run import ChaosRun
 
 TEARDOWN_JOIN_SECONDS = 30.0  # writers left running by a failed test get this long to stop
 CHAOS_REPLICAS = 2  # experiments start from this many Ready replicas where the target can

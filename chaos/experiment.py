@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fixtures.core.waiting import Observation, WaitTimeout, wait_until
+from mlflow_acceptance.fixtures.core.waiting import Observation, WaitTimeout, wait_until
 
 
 @dataclass(frozen=True)

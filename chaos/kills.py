@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from chaos.probes import wait_seconds
-from fixtures.core.capabilities import ReplicaController
+from mlflow_acceptance.chaos.probes import wait_seconds
+from mlflow_acceptance.fixtures.core.capabilities import ReplicaController
 
 POLL_SECONDS = 1.0
 

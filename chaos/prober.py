@@ -15,10 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import requests
-
-from chaos.timeline import percentile
-from fixtures.core import mlflow_api
-from fixtures.core.frontdoor import FrontDoorHttp
+from mlflow_acceptance.chaos.timeline import percentile
+from mlflow_acceptance.fixtures.core import mlflow_api
+from mlflow_acceptance.fixtures.core.frontdoor import FrontDoorHttp
 
 PROBE_TAG = "acc.probe.seq"
 PAUSE_SECONDS = 0.25  # between two calls of the loop

@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 
 from mlflow.exceptions import MlflowException
-
-from chaos.experiment import Probe
-from fixtures.core.capabilities import ReplicaController
-from fixtures.core.deployment import Deployment
-from fixtures.core.mlflow_api import explain_write_failure
-from fixtures.core.waiting import Observation
+from mlflow_acceptance.chaos.experiment import Probe
+from mlflow_acceptance.fixtures.core.capabilities import ReplicaController
+from mlflow_acceptance.fixtures.core.deployment import Deployment
+from mlflow_acceptance.fixtures.core.mlflow_api import explain_write_failure
+from mlflow_acceptance.fixtures.core.waiting import Observation
 
 
 def wait_seconds(seconds: float) -> None:

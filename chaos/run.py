@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos.audit import AuditResult, audit
-from chaos.experiment import Journal
-from chaos.prober import Phase, RawProber, phases, tag_round_trip
-from chaos.probes import wait_seconds
-from chaos.timeline import p95_ms, write_plot
-from chaos.workload import Op, WriterPool
-from fixtures.core.deployment import Deployment
-from fixtures.core.replica_watch import ReplicaWatch
+from mlflow_acceptance.chaos.audit import AuditResult, audit
+from mlflow_acceptance.chaos.experiment import Journal
+from mlflow_acceptance.chaos.prober import Phase, RawProber, phases, tag_round_trip
+from mlflow_acceptance.chaos.probes import wait_seconds
+from mlflow_acceptance.chaos.timeline import p95_ms, write_plot
+from mlflow_acceptance.chaos.workload import Op, WriterPool
+from mlflow_acceptance.fixtures.core.deployment import Deployment
+from mlflow_acceptance.fixtures.core.replica_watch import ReplicaWatch
 
 WARM_UP_SECONDS = 8.0  # writes before the fault: the steady state the prober's latency is
 # judged against, and the plot's left edge

@@ -8,17 +8,16 @@ what the database made durable survives) and no stale-connection errors afterwar
 from __future__ import annotations
 
 import pytest
-
-from chaos.experiment import Action, Experiment, Journal, Probe
-from chaos.probes import front_door_health, wait_seconds, write_and_read_back
-from chaos.verdicts import (
+from mlflow_acceptance.chaos.experiment import Action, Experiment, Journal, Probe
+from mlflow_acceptance.chaos.probes import front_door_health, wait_seconds, write_and_read_back
+from mlflow_acceptance.chaos.verdicts import (
     no_call_longer_than,
     prober_held,
     recovered_within,
     steady_state_came_back,
     writes_accounted_for,
 )
-from fixtures.core.waiting import Observation, wait_until
+from mlflow_acceptance.fixtures.core.waiting import Observation, wait_until
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive]
 

@@ -8,12 +8,11 @@ disrupted, and everything written is removed with the run's experiments."""
 from __future__ import annotations
 
 import pytest
-
-from chaos.experiment import Action, Experiment
-from chaos.probes import front_door_health, write_and_read_back
-from chaos.verdicts import steady_state_came_back, writes_accounted_for
-from fixtures.core import progress
-from fixtures.core.waiting import Observation, WaitTimeout, wait_until
+from mlflow_acceptance.chaos.experiment import Action, Experiment
+from mlflow_acceptance.chaos.probes import front_door_health, write_and_read_back
+from mlflow_acceptance.chaos.verdicts import steady_state_came_back, writes_accounted_for
+from mlflow_acceptance.fixtures.core import progress
+from mlflow_acceptance.fixtures.core.waiting import Observation, WaitTimeout, wait_until
 
 pytestmark = pytest.mark.chaos  # not disruptive: it runs on shared deployments too
 

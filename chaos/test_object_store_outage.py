@@ -10,19 +10,18 @@ import time
 
 import pytest
 import requests
-
-from chaos.experiment import Action, Experiment, Probe
-from chaos.prober import Call, RawProber, Send
-from chaos.probes import front_door_health, wait_seconds, write_and_read_back
-from chaos.verdicts import (
+from mlflow_acceptance.chaos.experiment import Action, Experiment, Probe
+from mlflow_acceptance.chaos.prober import Call, RawProber, Send
+from mlflow_acceptance.chaos.probes import front_door_health, wait_seconds, write_and_read_back
+from mlflow_acceptance.chaos.verdicts import (
     no_call_longer_than,
     prober_held,
     steady_state_came_back,
     writes_accounted_for,
 )
-from fixtures.core import mlflow_api
-from fixtures.core.frontdoor import FrontDoorHttp
-from fixtures.core.waiting import Observation, wait_until
+from mlflow_acceptance.fixtures.core import mlflow_api
+from mlflow_acceptance.fixtures.core.frontdoor import FrontDoorHttp
+from mlflow_acceptance.fixtures.core.waiting import Observation, wait_until
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive]
 

@@ -13,20 +13,19 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from chaos.audit import cut_by_a_kill
-from chaos.experiment import Action, Experiment
-from chaos.kills import KillSeries, kill_repeatedly
-from chaos.probes import controller_for, front_door_health, replica_steady_state
-from chaos.verdicts import (
+from mlflow_acceptance.chaos.audit import cut_by_a_kill
+from mlflow_acceptance.chaos.experiment import Action, Experiment
+from mlflow_acceptance.chaos.kills import KillSeries, kill_repeatedly
+from mlflow_acceptance.chaos.probes import controller_for, front_door_health, replica_steady_state
+from mlflow_acceptance.chaos.verdicts import (
     prober_held,
     recovered_within,
     report_stall,
     steady_state_came_back,
     writes_accounted_for,
 )
-from fixtures.core.replica_watch import short
-from fixtures.core.waiting import Observation, wait_until
+from mlflow_acceptance.fixtures.core.replica_watch import short
+from mlflow_acceptance.fixtures.core.waiting import Observation, wait_until
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive]
 

@@ -27,19 +27,18 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-
-from chaos.experiment import Action, Experiment
-from chaos.prober import Call, RawProber, Send
-from chaos.probes import controller_for, replica_steady_state, wait_seconds
-from chaos.verdicts import (
+from mlflow_acceptance.chaos.experiment import Action, Experiment
+from mlflow_acceptance.chaos.prober import Call, RawProber, Send
+from mlflow_acceptance.chaos.probes import controller_for, replica_steady_state, wait_seconds
+from mlflow_acceptance.chaos.verdicts import (
     prober_held,
     recovered_within,
     report_stall,
     steady_state_came_back,
     writes_accounted_for,
 )
-from fixtures.core import mlflow_api
-from fixtures.core.frontdoor import FrontDoorHttp
+from mlflow_acceptance.fixtures.core import mlflow_api
+from mlflow_acceptance.fixtures.core.frontdoor import FrontDoorHttp
 
 pytestmark = [pytest.mark.chaos, pytest.mark.disruptive]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from chaos.workload import Op
-from fixtures.core.plots import Band, Event, Series, timeline
+from mlflow_acceptance.chaos.workload import Op
+from mlflow_acceptance.fixtures.core.plots import Band, Event, Series, timeline
 
 
 def percentile(values: list[float], fraction: float) -> float | None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from chaos.audit import AuditResult
-from chaos.experiment import Journal
-from chaos.run import ChaosRun
+from mlflow_acceptance.chaos.audit import AuditResult
+from mlflow_acceptance.chaos.experiment import Journal
+from mlflow_acceptance.chaos.run import ChaosRun
 
 
 def steady_state_came_back(journal: Journal, result: AuditResult) -> None:

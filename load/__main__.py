@@ -1,4 +1,4 @@
-"""`python -m load` (`nox -s load --`): a locust run with SLO gates against any deployment.
+"""`mlflow-acceptance load` (`nox -s load --`): a locust run with SLO gates against any deployment.
 
     nox -s load -- --host https://mlflow.staging.example.com --ca-bundle ca.pem \\
         --shape step --users 60 --duration 5m --p95-ms 800 --min-rps 20
@@ -27,9 +27,9 @@ import sys
 import threading
 from pathlib import Path
 
-from fixtures.core import html_report, progress
-from fixtures.core.errors import SetupError, TargetError
-from fixtures.core.options import (
+from mlflow_acceptance.fixtures.core import html_report, progress
+from mlflow_acceptance.fixtures.core.errors import SetupError, TargetError
+from mlflow_acceptance.fixtures.core.options import (
     CA_BUNDLE,
     MLFLOW_VERSION,
     REPORTS_DIR,
@@ -38,12 +38,12 @@ from fixtures.core.options import (
     check_pem_file,
     check_url,
 )
-from fixtures.core.replica_watch import ReplicaWatch
-from fixtures.core.reporting import make_run_dir, new_run_id
-from fixtures.core.waiting import WaitTimeout
-from fixtures.registry import TARGETS, resolve
-from load import shapes, slo
-from load.runner import Workload
+from mlflow_acceptance.fixtures.core.replica_watch import ReplicaWatch
+from mlflow_acceptance.fixtures.core.reporting import make_run_dir, new_run_id
+from mlflow_acceptance.fixtures.core.waiting import WaitTimeout
+from mlflow_acceptance.fixtures.registry import TARGETS, resolve
+from mlflow_acceptance.load import shapes, slo
+from mlflow_acceptance.load.runner import Workload
 
 EXIT_OK, EXIT_BREACH, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_USERS = 20
@@ -70,7 +70,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
-        prog="nox -s load --",
+        prog="mlflow-acceptance load",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     host = args.host.rstrip("/") if args.host else ""
     ca_bundle = Path(args.ca_bundle) if args.ca_bundle else None
     if options is None:
-        from fixtures.core.frontdoor import check_reachable
+        from mlflow_acceptance.fixtures.core.frontdoor import check_reachable
 
         try:
             check_reachable(host, ca_bundle)
@@ -294,9 +294,9 @@ def run_load(
 ) -> int:
     """Run locust, judge its CSVs, delete what it created; the exit status. With the
     ``deployment`` started for this run, its replicas are watched beside the load."""
-    from fixtures.core.frontdoor import FrontDoorHttp
-    from fixtures.core.janitor import Janitor
-    from load import report, runner, warmup
+    from mlflow_acceptance.fixtures.core.frontdoor import FrontDoorHttp
+    from mlflow_acceptance.fixtures.core.janitor import Janitor
+    from mlflow_acceptance.load import report, runner, warmup
 
     say = progress.scoped("load")
     plan = runner.LoadPlan(

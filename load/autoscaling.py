@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fixtures.core import progress
-from fixtures.core.janitor import Janitor
-from fixtures.core.plots import Event, Series, Threshold, timeline
-from fixtures.core.waiting import Observation, WaitTimeout, wait_until
-from load import calibration as calc
-from load import procstat, runner, shapes, slo, warmup
+from mlflow_acceptance.fixtures.core import progress
+from mlflow_acceptance.fixtures.core.janitor import Janitor
+from mlflow_acceptance.fixtures.core.plots import Event, Series, Threshold, timeline
+from mlflow_acceptance.fixtures.core.waiting import Observation, WaitTimeout, wait_until
+from mlflow_acceptance.load import calibration as calc
+from mlflow_acceptance.load import procstat, runner, shapes, slo, warmup
 
 TARGET_CPU_PERCENT = 70.0  # the chart's targetCPUUtilizationPercentage
 SUSTAIN_SECONDS = 20.0  # the smoothed average must hold the target this long

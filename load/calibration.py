@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fixtures.core.capabilities import ResourceSample
+from mlflow_acceptance.fixtures.core.capabilities import ResourceSample
 
 
 @dataclass

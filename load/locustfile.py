@@ -1,6 +1,6 @@
 """Locust users that behave like MLflow clients over the REST API, through the front door.
 
-Run by ``python -m load`` (``nox -s load``) as a subprocess; never import this module in
+Run by ``mlflow-acceptance load`` (``nox -s load``) as a subprocess; never import this module in
 the pytest process (importing locust monkey-patches sockets and threads with gevent).
 
 Users (weights and wait times are options, see ``--mlflow-*`` in ``locust --help``):
@@ -30,11 +30,10 @@ from typing import Any
 import gevent.lock
 import gevent.ssl
 from locust import FastHttpUser, LoadTestShape, events, task
-
-from fixtures.core.auth import PASSWORD_ENV, USERNAME_ENV, Credentials
-from fixtures.core.mlflow_api import API, ARTIFACTS
-from load import pace, shapes
-from load.runner import Workload
+from mlflow_acceptance.fixtures.core.auth import PASSWORD_ENV, USERNAME_ENV, Credentials
+from mlflow_acceptance.fixtures.core.mlflow_api import API, ARTIFACTS
+from mlflow_acceptance.load import pace, shapes
+from mlflow_acceptance.load.runner import Workload
 
 WORKLOAD = Workload()  # the defaults of the user mix, defined once in load/runner.py
 DEFAULTS: dict[str, Any] = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fixtures.core.plots import Series, timeline
-from fixtures.core.replica_watch import ReplicaWatch
-from load import slo
-from load.runner import LoadResult
+from mlflow_acceptance.fixtures.core.plots import Series, timeline
+from mlflow_acceptance.fixtures.core.replica_watch import ReplicaWatch
+from mlflow_acceptance.load import slo
+from mlflow_acceptance.load.runner import LoadResult
 
 
 def progress_line(history_file: Path, elapsed: float, total: float) -> str:

@@ -1,7 +1,7 @@
 """Run locust headless as a subprocess with a hard time bound, and collect what it wrote.
 
 Locust runs in its own process (and session) because importing it monkey-patches the
-interpreter with gevent; the caller (pytest, or ``python -m load``) stays unpatched and
+interpreter with gevent; the caller (pytest, or ``mlflow-acceptance load``) stays unpatched and
 may sample the deployment while the load runs. The locust process writes into the run's
 reports folder: ``locust_stats.csv``, ``locust_stats_history.csv``, ``locust_failures.csv``,
 ``locust_exceptions.csv``, ``locust.html`` and ``locust.log``.
@@ -25,11 +25,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from load import shapes, slo
-from load.pace import Pace
-from load.pace import read as read_pace
+from mlflow_acceptance.load import shapes, slo
+from mlflow_acceptance.load.pace import Pace
+from mlflow_acceptance.load.pace import read as read_pace
 
-ROOT = Path(__file__).resolve().parent.parent
+from mlflow_acceptance import IMPORT_ROOT, ROOT
+
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 STARTUP_ALLOWANCE = 60  # seconds for locust to start, stop users and write its reports
 WORKER_WAIT = 120  # seconds a master waits for separately started workers
@@ -175,9 +176,10 @@ def locust_command(plan: LoadPlan, python: str = sys.executable) -> list[str]:
 
 
 def locust_environment(base: dict[str, str] | None = None) -> dict[str, str]:
-    """The caller's environment, with the repository importable (load.shapes)."""
+    """The caller's environment, with this package importable (load.shapes)."""
     env = dict(os.environ if base is None else base)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    paths = (str(IMPORT_ROOT), env.get("PYTHONPATH"))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -17,10 +17,10 @@ import os
 import time
 from collections.abc import Callable
 
-from fixtures.core import mlflow_api as api
-from fixtures.core.frontdoor import FrontDoorHttp
-from fixtures.core.waiting import Observation, wait_until
-from load import calibration as calc
+from mlflow_acceptance.fixtures.core import mlflow_api as api
+from mlflow_acceptance.fixtures.core.frontdoor import FrontDoorHttp
+from mlflow_acceptance.fixtures.core.waiting import Observation, wait_until
+from mlflow_acceptance.load import calibration as calc
 
 
 def warm_up(http: FrontDoorHttp, experiment_name: str, rounds: int = 12) -> tuple[float, int]:

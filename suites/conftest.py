@@ -4,8 +4,7 @@ logged run, and one front-door response of each kind a browser gets."""
 from __future__ import annotations
 
 import pytest
-
-from fixtures.core import mlflow_api
+from mlflow_acceptance.fixtures.core import mlflow_api
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from fixtures.core import mlflow_api
+from mlflow_acceptance.fixtures.core import mlflow_api
 
 GRAPHQL_SEARCH = (
     'query { mlflowSearchRuns(input: {experimentIds: ["%s"], maxResults: 1}) '

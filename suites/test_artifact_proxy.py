@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-
-from fixtures.core.client_process import run_client
-from fixtures.core.mlflow_api import ARTIFACTS
-from suites.artifact_files import (
+from mlflow_acceptance.fixtures.core.client_process import run_client
+from mlflow_acceptance.fixtures.core.mlflow_api import ARTIFACTS
+from mlflow_acceptance.suites.artifact_files import (
     assert_in_bucket,
     bucket_key,
     sha256_file,

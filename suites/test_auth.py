@@ -13,11 +13,10 @@ started without the auth app behind the same front door, or MLflow's default per
 from __future__ import annotations
 
 import pytest
-
-from fixtures.core import mlflow_api
-from fixtures.core.auth import Credentials
-from fixtures.core.capabilities import settled_replicas
-from suites.route_families import FAMILIES, MLFLOW_3, route
+from mlflow_acceptance.fixtures.core import mlflow_api
+from mlflow_acceptance.fixtures.core.auth import Credentials
+from mlflow_acceptance.fixtures.core.capabilities import settled_replicas
+from mlflow_acceptance.suites.route_families import FAMILIES, MLFLOW_3, route
 
 pytestmark = pytest.mark.acceptance
 

@@ -24,10 +24,9 @@ takes about 3 minutes (stack start-up 40 s, warm-up and settling 20-40 s, load 9
 from __future__ import annotations
 
 import pytest
-
-from load import calibration as calc
-from load import procstat
-from load.autoscaling import (
+from mlflow_acceptance.load import calibration as calc
+from mlflow_acceptance.load import procstat
+from mlflow_acceptance.load.autoscaling import (
     DURATION,
     GENERATOR_PROCESS_CORES,
     GENERATOR_SHARE,

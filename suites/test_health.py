@@ -8,9 +8,8 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from fixtures.core import mlflow_api
-from fixtures.core.capabilities import settled_replicas
+from mlflow_acceptance.fixtures.core import mlflow_api
+from mlflow_acceptance.fixtures.core.capabilities import settled_replicas
 
 pytestmark = pytest.mark.smoke
 

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from fixtures.core import schema
-from fixtures.core.capabilities import settled_replicas
-from fixtures.k8s import disruption, external_secrets
-from fixtures.k8s.api import KubeError
-from fixtures.k8s.chart import CONTAINER, MIGRATION_CONTAINER, Release
-from fixtures.k8s.release import image_values
-from fixtures.k8s.replicas import container_failures, pod_is_ready
+from mlflow_acceptance.fixtures.core import schema
+from mlflow_acceptance.fixtures.core.capabilities import settled_replicas
+from mlflow_acceptance.fixtures.k8s import disruption, external_secrets
+from mlflow_acceptance.fixtures.k8s.api import KubeError
+from mlflow_acceptance.fixtures.k8s.chart import CONTAINER, MIGRATION_CONTAINER, Release
+from mlflow_acceptance.fixtures.k8s.release import image_values
+from mlflow_acceptance.fixtures.k8s.replicas import container_failures, pod_is_ready
 
 pytestmark = pytest.mark.k8s
 

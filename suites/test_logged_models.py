@@ -18,8 +18,7 @@ import mlflow
 import pytest
 import requests
 from mlflow.exceptions import MlflowException
-
-from fixtures.core.mlflow_api import every_page
+from mlflow_acceptance.fixtures.core.mlflow_api import every_page
 
 pytestmark = pytest.mark.acceptance
 

@@ -12,9 +12,8 @@ is lowered here so that a 12 MiB file takes the path a 500 MiB one takes.
 from __future__ import annotations
 
 import pytest
-
-from fixtures.core.client_process import ClientProcessError, run_client
-from suites.artifact_files import assert_in_bucket, bucket_key
+from mlflow_acceptance.fixtures.core.client_process import ClientProcessError, run_client
+from mlflow_acceptance.suites.artifact_files import assert_in_bucket, bucket_key
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.usefixtures("bucket_unchecked_note")]
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import mlflow
 import pytest
 from mlflow.exceptions import MlflowException
-
-from fixtures.core.mlflow_api import every_page
+from mlflow_acceptance.fixtures.core.mlflow_api import every_page
 
 pytestmark = pytest.mark.acceptance
 

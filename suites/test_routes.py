@@ -12,8 +12,7 @@ with what breaks for users.
 from __future__ import annotations
 
 import pytest
-
-from suites.route_families import FAMILIES, MLFLOW_3, route
+from mlflow_acceptance.suites.route_families import FAMILIES, MLFLOW_3, route
 
 pytestmark = pytest.mark.acceptance
 

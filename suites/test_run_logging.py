@@ -17,10 +17,9 @@ import pymysql
 import pytest
 from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType
 from mlflow.exceptions import MlflowException
-
-from fixtures.core import mlflow_api, schema
-from fixtures.core.database import pooled_connections_per_worker
-from fixtures.core.mlflow_api import explain_write_failure
+from mlflow_acceptance.fixtures.core import mlflow_api, schema
+from mlflow_acceptance.fixtures.core.database import pooled_connections_per_worker
+from mlflow_acceptance.fixtures.core.mlflow_api import explain_write_failure
 
 pytestmark = pytest.mark.acceptance
 
@@ -529,7 +528,7 @@ def test_idle_connections_closed_by_the_database_are_replaced(deployment, client
 def close_by_wait_timeout(db, client, measure) -> None:
     """Give the servers connections with a 3 s wait_timeout, and wait until the database
     closed them all; the global setting is restored afterwards."""
-    from fixtures.core.waiting import Observation, wait_until
+    from mlflow_acceptance.fixtures.core.waiting import Observation, wait_until
 
     previous = int(db.query("SELECT @@GLOBAL.wait_timeout AS t")[0]["t"])
     idle_timeout = 3

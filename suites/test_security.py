@@ -9,9 +9,8 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
-
-from fixtures.core import mlflow_api, redaction
-from fixtures.core.capabilities import settled_replicas
+from mlflow_acceptance.fixtures.core import mlflow_api, redaction
+from mlflow_acceptance.fixtures.core.capabilities import settled_replicas
 
 pytestmark = pytest.mark.acceptance
 

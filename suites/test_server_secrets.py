@@ -15,9 +15,8 @@ import secrets
 
 import pytest
 from mlflow.exceptions import MlflowException
-
-from fixtures.core import mlflow_api, server_keys
-from fixtures.core.capabilities import settled_replicas
+from mlflow_acceptance.fixtures.core import mlflow_api, server_keys
+from mlflow_acceptance.fixtures.core.capabilities import settled_replicas
 
 pytestmark = pytest.mark.acceptance
 

@@ -13,9 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from cryptography import x509
-
-from fixtures.core.client_process import ClientProcessError, run_client
-from fixtures.core.tls import evaluate_certificate
+from mlflow_acceptance.fixtures.core.client_process import ClientProcessError, run_client
+from mlflow_acceptance.fixtures.core.tls import evaluate_certificate
 
 pytestmark = pytest.mark.acceptance
 

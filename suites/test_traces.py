@@ -15,12 +15,11 @@ import time
 
 import mlflow
 import pytest
+from mlflow_acceptance.fixtures.core import mlflow_api
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
-
-from fixtures.core import mlflow_api
 
 pytestmark = pytest.mark.acceptance
 

@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fixtures.k8s.api import KubeError
-from fixtures.k8s.release import Backends
-from fixtures.targets.kind.standins import server_env
+from mlflow_acceptance.fixtures.k8s.api import KubeError
+from mlflow_acceptance.fixtures.k8s.release import Backends
+from mlflow_acceptance.fixtures.targets.kind.standins import server_env
 
 DATA = Path(__file__).parent / "data" / "k8s"
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 import base64
 
 import pytest
-
-from fixtures.core import auth, redaction
-from fixtures.core.deployment import Deployment
-from fixtures.core.errors import SetupError
-from fixtures.core.options import EXISTING_DEPLOYMENT, Options, check_existing_deployment
-from fixtures.docker.services import ServerSettings, artifact_args, server_command
-from fixtures.targets.local.breaks import parse
+from mlflow_acceptance.fixtures.core import auth, redaction
+from mlflow_acceptance.fixtures.core.deployment import Deployment
+from mlflow_acceptance.fixtures.core.errors import SetupError
+from mlflow_acceptance.fixtures.core.options import (
+    EXISTING_DEPLOYMENT,
+    Options,
+    check_existing_deployment,
+)
+from mlflow_acceptance.fixtures.docker.services import ServerSettings, artifact_args, server_command
+from mlflow_acceptance.fixtures.targets.local.breaks import parse
 
 
 def test_a_password_is_never_shown():

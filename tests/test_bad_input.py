@@ -86,8 +86,8 @@ def test_a_target_that_cannot_start_ends_the_run_once_with_one_line(
     printing its traceback: the first failure now ends the run, with one line."""
     pytester.makeconftest(
         """
-from fixtures.core.errors import TargetError
-from fixtures.targets.external import target
+from mlflow_acceptance.fixtures.core.errors import TargetError
+from mlflow_acceptance.fixtures.targets.external import target
 
 target.ExternalTarget.check = lambda self: None
 attempts = []
@@ -104,7 +104,7 @@ target.ExternalTarget.start = start
     )
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     result = pytester.runpytest_subprocess(
-        "-p", "fixtures.plugin", "--target", "external", "--tracking-uri", "https://127.0.0.1:9",
+        "-p", "mlflow_acceptance.fixtures.plugin", "--target", "external", "--tracking-uri", "https://127.0.0.1:9",
         "--reports-dir", str(tmp_path), "-p", "no:randomly",
     )  # fmt: skip
     output = result.stdout.str() + result.stderr.str()

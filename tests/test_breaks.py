@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from fixtures.core.errors import SetupError
-from fixtures.targets.local.breaks import BREAKS, BrokenStack, parse
-from fixtures.targets.local.stack import NGINX_TEMPLATE
+from mlflow_acceptance.fixtures.core.errors import SetupError
+from mlflow_acceptance.fixtures.targets.local.breaks import BREAKS, BrokenStack, parse
+from mlflow_acceptance.fixtures.targets.local.stack import NGINX_TEMPLATE
 
 NGINX_CONF = NGINX_TEMPLATE.read_text()
 

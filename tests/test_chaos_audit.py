@@ -12,11 +12,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from mlflow.exceptions import MlflowException
-
-from chaos.audit import audit, cut_by_a_kill
-from chaos.experiment import Action, Experiment, Probe
-from chaos.workload import OP_TAG, Op
-from fixtures.core.waiting import Observation
+from mlflow_acceptance.chaos.audit import audit, cut_by_a_kill
+from mlflow_acceptance.chaos.experiment import Action, Experiment, Probe
+from mlflow_acceptance.chaos.workload import OP_TAG, Op
+from mlflow_acceptance.fixtures.core.waiting import Observation
 
 
 def run(run_id, op_id, params=None, tags=None, status="RUNNING"):

@@ -5,10 +5,9 @@ replicas that come back slower with every kill fail it."""
 from __future__ import annotations
 
 import pytest
-
-from chaos.kills import kill_repeatedly
-from chaos.verdicts import recovered_within
-from fixtures.core.capabilities import Replica
+from mlflow_acceptance.chaos.kills import kill_repeatedly
+from mlflow_acceptance.chaos.verdicts import recovered_within
+from mlflow_acceptance.fixtures.core.capabilities import Replica
 
 
 class Clock:
@@ -79,7 +78,7 @@ def test_kills_stop_at_the_bound():
 
 
 def test_a_crashed_service_is_sigkilled_and_started_again_on_its_data():
-    from fixtures.docker.faults import DockerServiceFaults
+    from mlflow_acceptance.fixtures.docker.faults import DockerServiceFaults
 
     calls = []
     container = type(

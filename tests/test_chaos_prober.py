@@ -6,9 +6,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-
-from chaos.prober import Call, Phase, phases, tag_round_trip
-from chaos.verdicts import SETTLED_P95_SLACK_MS, prober_held
+from mlflow_acceptance.chaos.prober import Call, Phase, phases, tag_round_trip
+from mlflow_acceptance.chaos.verdicts import SETTLED_P95_SLACK_MS, prober_held
 
 
 def call(started, ms=100.0, status=200, error=None, name="GET runs/get"):
@@ -138,8 +137,8 @@ def test_a_call_counts_as_cut_only_if_its_replica_had_it_before_the_stop():
     """Judging a rolling restart: a call in flight over a second before a replica was told
     to stop reached it (a graceful replica answers it); one sent later went to a replica
     already stopping (the front door's routing, a hardening finding)."""
-    from chaos.prober import Call
-    from chaos.test_rollout import in_flight_at_a_stop
+    from mlflow_acceptance.chaos.prober import Call
+    from mlflow_acceptance.chaos.test_rollout import in_flight_at_a_stop
 
     stops = [100.0, 150.0]
     assert in_flight_at_a_stop(Call("PUT slow", started=96.0, ended=101.0), stops)

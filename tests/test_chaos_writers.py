@@ -8,10 +8,9 @@ from collections import Counter
 from types import SimpleNamespace
 
 import pytest
-
-from chaos.audit import AuditResult
-from chaos.verdicts import duplicates_within, no_call_longer_than, nothing_hung
-from chaos.workload import Op, WriterPool
+from mlflow_acceptance.chaos.audit import AuditResult
+from mlflow_acceptance.chaos.verdicts import duplicates_within, no_call_longer_than, nothing_hung
+from mlflow_acceptance.chaos.workload import Op, WriterPool
 
 
 class StuckClient:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import socket
 
-from fixtures.core.labels import OWNER_HOST, OWNER_PID, RUN, run_labels
-from fixtures.docker.runs import reap_stale
+from mlflow_acceptance.fixtures.core.labels import OWNER_HOST, OWNER_PID, RUN, run_labels
+from mlflow_acceptance.fixtures.docker.runs import reap_stale
 
 
 class FakeContainer:

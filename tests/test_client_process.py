@@ -3,7 +3,7 @@ artifact-proxy check relies on it (the check itself cannot see the harness's env
 
 from __future__ import annotations
 
-from fixtures.core.client_process import (
+from mlflow_acceptance.fixtures.core.client_process import (
     STORAGE_CREDENTIAL_VARIABLES,
     credential_leaks,
     run_client,

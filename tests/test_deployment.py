@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from fixtures.core.deployment import Deployment
+from mlflow_acceptance.fixtures.core.deployment import Deployment
 
 
 def deployment(**capabilities) -> Deployment:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from fixtures.docker import replicas as module
-from fixtures.docker.replicas import FAILURE_THRESHOLD, DockerReplicaController
+from mlflow_acceptance.fixtures.docker import replicas as module
+from mlflow_acceptance.fixtures.docker.replicas import FAILURE_THRESHOLD, DockerReplicaController
 
 
 def container(started="t0", status="running", restarts=0):

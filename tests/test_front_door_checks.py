@@ -7,12 +7,11 @@ import time
 from types import SimpleNamespace
 
 import pytest
-
-from fixtures.core.attribution import gateway_headline
-from fixtures.core.capabilities import Replica
-from fixtures.core.deployment import Deployment
-from fixtures.plugin import _head_with_the_front_doors_failure
-from suites import test_health
+from mlflow_acceptance.fixtures.core.attribution import gateway_headline
+from mlflow_acceptance.fixtures.core.capabilities import Replica
+from mlflow_acceptance.fixtures.core.deployment import Deployment
+from mlflow_acceptance.fixtures.plugin import _head_with_the_front_doors_failure
+from mlflow_acceptance.suites import test_health
 
 
 class Answer:
@@ -123,7 +122,7 @@ def test_a_failed_report_is_headed_only_when_the_front_door_failed_during_it():
 def test_mlflows_own_503_is_not_counted_as_the_front_doors():
     """no-pre-ping's failure was headed as the front door's although every 503 was MLflow's
     TEMPORARILY_UNAVAILABLE ("MySQL server has gone away"): the server spoke, not nginx."""
-    from fixtures.core.attribution import from_the_front_door
+    from mlflow_acceptance.fixtures.core.attribution import from_the_front_door
 
     mlflows = '{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "MySQL server has gone away"}'
     assert not from_the_front_door(503, mlflows)

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 from matplotlib.image import imread
-
-from chaos.timeline import fault_bands
-from fixtures.core import redaction
-from fixtures.core.html_report import INDEX, write_report
-from fixtures.core.plots import Event, Series, Threshold, timeline
-from fixtures.core.reporting import RunSummary, safe_name
+from mlflow_acceptance.chaos.timeline import fault_bands
+from mlflow_acceptance.fixtures.core import redaction
+from mlflow_acceptance.fixtures.core.html_report import INDEX, write_report
+from mlflow_acceptance.fixtures.core.plots import Event, Series, Threshold, timeline
+from mlflow_acceptance.fixtures.core.reporting import RunSummary, safe_name
 
 SECRET = "s3cr3t-report-password"
 FAILED_TEST = "suites/test_artifact_proxy.py::test_large_artifact_streams_both_ways"

@@ -6,10 +6,9 @@ import shutil
 
 import docker.errors
 import pytest
-
-from fixtures.core.errors import SetupError
-from fixtures.docker import images
-from fixtures.docker.images import (
+from mlflow_acceptance.fixtures.core.errors import SetupError
+from mlflow_acceptance.fixtures.docker import images
+from mlflow_acceptance.fixtures.docker.images import (
     Bootstrap,
     Build,
     ImageProvider,
@@ -128,7 +127,7 @@ def test_cached_images_are_neither_pulled_nor_built():
 def test_the_clients_own_version_installs_the_locked_server_group():
     from importlib.metadata import version
 
-    from fixtures.docker.images import server_build, uv_version
+    from mlflow_acceptance.fixtures.docker.images import server_build, uv_version
 
     asked = []
 
@@ -138,7 +137,7 @@ def test_the_clients_own_version_installs_the_locked_server_group():
 
     build = server_build(version("mlflow"), export=export)
     assert dict(build.args) == {"MLFLOW_VERSION": version("mlflow"), "UV_VERSION": uv_version()}
-    assert asked == [["--locked", "--only-group", "server", "--no-emit-project", "--no-header"]]
+    assert asked == [["--frozen", "--only-group", "server", "--no-emit-project", "--no-header"]]
     (destination, path), *_ = build.files
     assert destination == "server-requirements.txt"
     assert path.read_text().startswith("mlflow==9.9.9")
@@ -150,9 +149,8 @@ def test_the_server_and_the_suite_resolve_every_shared_package_alike():
     import shutil
     from importlib.metadata import PackageNotFoundError, version
 
+    from mlflow_acceptance.fixtures.docker.images import locked_server_requirements
     from packaging.requirements import Requirement
-
-    from fixtures.docker.images import locked_server_requirements
 
     if shutil.which("uv") is None:
         pytest.skip("uv is not on PATH (the README's set-up line installs it)")
@@ -195,7 +193,12 @@ class PyPI:
 def test_another_version_is_resolved_as_of_its_release():
     """`--mlflow-version 2.22.2` with today's SQLAlchemy died in `mlflow db upgrade`
     (FallbackAsyncAdaptedQueuePool): an older server gets its release's dependencies."""
-    from fixtures.docker.images import release_cutoff, server_build, server_extras, uv_version
+    from mlflow_acceptance.fixtures.docker.images import (
+        release_cutoff,
+        server_build,
+        server_extras,
+        uv_version,
+    )
 
     answer = PyPI(200, ["2025-05-30T20:20:01.123Z", "2025-05-30T20:19:40.000Z"])
     cutoff = release_cutoff("2.22.2", fetch=lambda url: answer)
@@ -211,7 +214,7 @@ def test_another_version_is_resolved_as_of_its_release():
 
 
 def test_a_version_pypi_does_not_have_is_one_line():
-    from fixtures.docker.images import release_cutoff
+    from mlflow_acceptance.fixtures.docker.images import release_cutoff
 
     with pytest.raises(SetupError, match=r"MLflow 9\.9\.9 is not on PyPI"):
         release_cutoff("9.9.9", fetch=lambda url: PyPI(200, []))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-from fixtures.core import mlflow_api
-from fixtures.core.janitor import Janitor
+from mlflow_acceptance.fixtures.core import mlflow_api
+from mlflow_acceptance.fixtures.core.janitor import Janitor
 
 PREFIX = "acc-20261203-0000-ab12"
 

@@ -8,8 +8,8 @@ import threading
 from typing import ClassVar
 
 import pytest
+from mlflow_acceptance.fixtures.k8s.api import KubeApi, KubeError, pod_proxy_path
 
-from fixtures.k8s.api import KubeApi, KubeError, pod_proxy_path
 from tests.k8s_fakes import FakeKube
 
 

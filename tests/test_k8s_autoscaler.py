@@ -4,11 +4,16 @@ scale-out (Ready pods, not the HPA's currentReplicas) and scale-in seen, and why
 from __future__ import annotations
 
 import pytest
+from mlflow_acceptance.fixtures.core.capabilities import AutoscalerObserver
+from mlflow_acceptance.fixtures.k8s.autoscaler import HpaObserver, summarize_hpa
+from mlflow_acceptance.fixtures.k8s.chart import Release
+from mlflow_acceptance.load.autoscaling import (
+    at_minimum,
+    evaluate_scale_in,
+    evaluate_scale_out,
+    scale_in_budget,
+)
 
-from fixtures.core.capabilities import AutoscalerObserver
-from fixtures.k8s.autoscaler import HpaObserver, summarize_hpa
-from fixtures.k8s.chart import Release
-from load.autoscaling import at_minimum, evaluate_scale_in, evaluate_scale_out, scale_in_budget
 from tests.k8s_fakes import FakeKube, load
 
 

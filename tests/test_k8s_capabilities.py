@@ -8,14 +8,18 @@ import time
 
 import kubernetes_validate
 import pytest
+from mlflow_acceptance.fixtures.core.capabilities import (
+    DiagnosticsCollector,
+    ReplicaController,
+    ResourceSampler,
+)
+from mlflow_acceptance.fixtures.core.redaction import register
+from mlflow_acceptance.fixtures.core.waiting import WaitTimeout
+from mlflow_acceptance.fixtures.k8s.chart import Release, chart_fullname
+from mlflow_acceptance.fixtures.k8s.diagnostics import KubeDiagnostics
+from mlflow_acceptance.fixtures.k8s.replicas import PodReplicaController, told_to_stop
+from mlflow_acceptance.fixtures.k8s.resources import MetricsApiSampler, cpu_cores, memory_bytes
 
-from fixtures.core.capabilities import DiagnosticsCollector, ReplicaController, ResourceSampler
-from fixtures.core.redaction import register
-from fixtures.core.waiting import WaitTimeout
-from fixtures.k8s.chart import Release, chart_fullname
-from fixtures.k8s.diagnostics import KubeDiagnostics
-from fixtures.k8s.replicas import PodReplicaController, told_to_stop
-from fixtures.k8s.resources import MetricsApiSampler, cpu_cores, memory_bytes
 from tests.k8s_fakes import FakeKube, load, release_routes
 
 RELEASE = Release("mlflow", "mlflow")
@@ -200,7 +204,7 @@ def test_one_hertz_sampling_of_a_15s_source_sees_no_false_idle_seconds(monkeypat
     monotonic clocks jittering apart by ±40 µs as measured, must not yield 0 % intervals:
     a steady 400m on a 200m request is 200 % throughout, and the calibration's 20 s
     sustain check must see it."""
-    from load import calibration as calc
+    from mlflow_acceptance.load import calibration as calc
 
     start = dt.datetime(2026, 11, 27, 10, 0, 0, tzinfo=dt.UTC)
     server = MetricsServer(cores=0.4, start=start)
@@ -252,7 +256,7 @@ HPA = "/apis/autoscaling/v2/namespaces/mlflow/horizontalpodautoscalers/mlflow"
 
 
 def test_hold_sets_the_hpa_to_the_count_and_restores_it_even_after_a_failure(monkeypatch):
-    monkeypatch.setattr("fixtures.k8s.replicas.HOLD_READY_SECONDS", 0.2)
+    monkeypatch.setattr("mlflow_acceptance.fixtures.k8s.replicas.HOLD_READY_SECONDS", 0.2)
     routes = release_routes()
     routes[HPA] = load("hpa-timeline-scaled.json")[0]["hpa"]  # min 1, max 2
     fake = FakeKube(routes)
@@ -301,7 +305,7 @@ def deployment_status(generation=3, observed=3, replicas=2, updated=2, available
 
 
 def test_a_rollout_is_done_by_kubectl_rollout_status_rules():
-    from fixtures.k8s.replicas import rollout_done
+    from mlflow_acceptance.fixtures.k8s.replicas import rollout_done
 
     assert rollout_done(deployment_status()).ok
     assert not rollout_done(deployment_status(observed=2)).ok  # the restart not yet seen

@@ -6,15 +6,15 @@ import copy
 import datetime as dt
 
 import pytest
-
-from fixtures.core.capabilities import CertificateInspector
-from fixtures.core.tls import evaluate_certificate
-from fixtures.k8s.certificates import (
+from mlflow_acceptance.fixtures.core.capabilities import CertificateInspector
+from mlflow_acceptance.fixtures.core.tls import evaluate_certificate
+from mlflow_acceptance.fixtures.k8s.certificates import (
     CertManagerInspector,
     expected_issuer_from_ingress,
     summarize_certificate,
 )
-from fixtures.k8s.chart import Release
+from mlflow_acceptance.fixtures.k8s.chart import Release
+
 from tests.k8s_fakes import DATA, FakeKube, load, release_routes
 
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)  # between notBefore and renewalTime
@@ -122,7 +122,7 @@ def test_missing_tls_secret_is_reported():
 def test_an_unreadable_tls_secret_still_checks_the_certificate_as_issued():
     """D9: a read-only identity without `get secrets` gets 403: the Certificate is still
     judged (Ready, issuer, renewal window); only the comparison with the Secret is not made."""
-    from fixtures.k8s.api import KubeError
+    from mlflow_acceptance.fixtures.k8s.api import KubeError
 
     routes = release_routes()
     routes["/api/v1/namespaces/mlflow/secrets/mlflow-tls"] = KubeError(403, "secrets", "forbidden")

@@ -5,11 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from mlflow_acceptance.fixtures.k8s import commands
+from mlflow_acceptance.fixtures.k8s.addons import (
+    EDGES,
+    addon_commands,
+    addons_for,
+    issuer_manifests,
+)
+from mlflow_acceptance.fixtures.k8s.chart import Release
+from mlflow_acceptance.fixtures.k8s.release import run_values
 
-from fixtures.k8s import commands
-from fixtures.k8s.addons import EDGES, addon_commands, addons_for, issuer_manifests
-from fixtures.k8s.chart import Release
-from fixtures.k8s.release import run_values
 from tests.k8s_fakes import backends
 
 KIND = commands.KubeContext(Path("/tmp/kc"), "kind-mlflow-acc")

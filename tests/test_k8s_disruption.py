@@ -6,9 +6,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-
-from fixtures.k8s import disruption
-from suites import test_k8s_release as checks
+from mlflow_acceptance.fixtures.k8s import disruption
+from mlflow_acceptance.suites import test_k8s_release as checks
 
 LABELS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/instance": "mlflow"}
 
@@ -84,7 +83,7 @@ def test_the_check_reports_no_budget_as_hardening_and_fails_a_blocking_one():
 
 
 def test_no_right_to_list_budgets_is_a_skip_saying_so():
-    from fixtures.k8s.api import KubeError
+    from mlflow_acceptance.fixtures.k8s.api import KubeError
 
     denied = release([])
 

@@ -12,10 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from fixtures.core.capabilities import ObjectStoreVerifier
-from fixtures.k8s.chart import Release
-from fixtures.k8s.inpod import (
+from mlflow_acceptance.fixtures.core.capabilities import ObjectStoreVerifier
+from mlflow_acceptance.fixtures.k8s.chart import Release
+from mlflow_acceptance.fixtures.k8s.inpod import (
     MARK,
     SCRIPT,
     InPodDatabase,
@@ -24,6 +23,7 @@ from fixtures.k8s.inpod import (
     ServerPodExec,
     in_pod,
 )
+
 from tests.k8s_fakes import FakeKube, release_routes
 
 RELEASE = Release("mlflow", "mlflow")
@@ -119,7 +119,7 @@ def test_the_object_store_knows_its_prefix(destination, prefix):
 def test_both_bucket_readers_keep_a_trailing_slash(prefix, relative, key):
     """The loss audit lists experiment "1/" in one call; without the slash it would also
     list (and hash) experiments 10-19, 100-199..."""
-    from fixtures.core.object_store import _join
+    from mlflow_acceptance.fixtures.core.object_store import _join
 
     assert _join(prefix, relative) == key
     in_pod_script: dict = {}

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from fixtures.core.errors import SetupError
-from fixtures.k8s import commands
-from fixtures.k8s.versions import KIND_NODE_IMAGE
-from fixtures.targets.kind import kind_cluster
-from fixtures.targets.kind.kind_cluster import KindCluster, kind_config_name
+from mlflow_acceptance.fixtures.core.errors import SetupError
+from mlflow_acceptance.fixtures.k8s import commands
+from mlflow_acceptance.fixtures.k8s.versions import KIND_NODE_IMAGE
+from mlflow_acceptance.fixtures.targets.kind import kind_cluster
+from mlflow_acceptance.fixtures.targets.kind.kind_cluster import KindCluster, kind_config_name
 
 CONFIG = Path(__file__).resolve().parents[1] / "kind-config.yaml"
 # Fields of kind.x-k8s.io/v1alpha4 used here (kind v0.32.0 pkg/apis/config/v1alpha4/types.go);

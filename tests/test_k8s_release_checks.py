@@ -10,12 +10,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from mlflow_acceptance.fixtures.core.errors import TargetError
+from mlflow_acceptance.fixtures.k8s import commands
+from mlflow_acceptance.fixtures.k8s.access import KubernetesAccess
+from mlflow_acceptance.fixtures.k8s.chart import Release
+from mlflow_acceptance.suites import test_k8s_release as checks
 
-from fixtures.core.errors import TargetError
-from fixtures.k8s import commands
-from fixtures.k8s.access import KubernetesAccess
-from fixtures.k8s.chart import Release
-from suites import test_k8s_release as checks
 from tests.k8s_fakes import FakeKube, load, release_routes
 
 RELEASE = Release("mlflow", "mlflow")
@@ -145,8 +145,8 @@ def test_a_terminating_pod_is_not_counted_as_unready():
 def test_a_migration_that_failed_and_was_retried_is_still_a_failure():
     """D7: after a retry succeeds, state.terminated says exit 0; the failure is in lastState
     and restartCount, where concurrent migrations leave it."""
-    from fixtures.k8s.chart import MIGRATION_CONTAINER
-    from fixtures.k8s.replicas import container_failures
+    from mlflow_acceptance.fixtures.k8s.chart import MIGRATION_CONTAINER
+    from mlflow_acceptance.fixtures.k8s.replicas import container_failures
 
     pod = copy.deepcopy(load("pods.json")["items"][0])
     status = next(
@@ -262,8 +262,9 @@ def test_no_external_secrets_api_skips_with_the_reason():
 
 
 def test_kind_makes_the_db_secret_through_the_fake_store():
-    from fixtures.k8s import external_secrets
-    from fixtures.k8s.release import create_secrets
+    from mlflow_acceptance.fixtures.k8s import external_secrets
+    from mlflow_acceptance.fixtures.k8s.release import create_secrets
+
     from tests.k8s_fakes import backends
 
     routes = release_routes()
@@ -308,7 +309,7 @@ def test_a_failed_scratch_upgrade_leaves_its_pods_logs(tmp_path, monkeypatch):
     def helm_fails(command, *, timeout, what, **kwargs):
         raise TargetError(f"{what}: exited 1: Progress deadline exceeded")
 
-    monkeypatch.setattr("fixtures.k8s.access.run", helm_fails)
+    monkeypatch.setattr("mlflow_acceptance.fixtures.k8s.access.run", helm_fails)
     access = deployment_with({}).kubernetes
     access.api, access.workdir = fake, tmp_path
     with pytest.raises(TargetError) as failed:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from fixtures.core.database import pool_settings
-from fixtures.k8s.server_spec import DEFAULT_WORKERS, literal_env, workers
+from mlflow_acceptance.fixtures.core.database import pool_settings
+from mlflow_acceptance.fixtures.k8s.server_spec import DEFAULT_WORKERS, literal_env, workers
 
 
 @pytest.mark.parametrize(

@@ -8,13 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
+from mlflow_acceptance.fixtures.core.errors import SetupError
+from mlflow_acceptance.fixtures.k8s import prereqs, shell
+from mlflow_acceptance.fixtures.k8s.commands import check_chart
+from mlflow_acceptance.fixtures.registry import options_for
+from mlflow_acceptance.fixtures.targets.cluster.target import ClusterTarget, front_door_from_ingress
+from mlflow_acceptance.fixtures.targets.kind.target import KindTarget
 
-from fixtures.core.errors import SetupError
-from fixtures.k8s import prereqs, shell
-from fixtures.k8s.commands import check_chart
-from fixtures.registry import options_for
-from fixtures.targets.cluster.target import ClusterTarget, front_door_from_ingress
-from fixtures.targets.kind.target import KindTarget
 from tests.k8s_fakes import load
 
 ALL_TOOLS = {
@@ -68,11 +68,11 @@ def test_no_docker_engine_fails_with_one_line(monkeypatch, tmp_path):
 
 
 def test_missing_values_file_fails_with_one_line(monkeypatch, tmp_path):
-    from fixtures.k8s import release
+    from mlflow_acceptance.fixtures.k8s import release
 
     monkeypatch.setattr(shell.shutil, "which", ALL_TOOLS.get)
     monkeypatch.setattr(
-        "fixtures.targets.kind.target.docker_client",
+        "mlflow_acceptance.fixtures.targets.kind.target.docker_client",
         lambda: type("D", (), {"close": lambda self: None})(),
     )
     (tmp_path / "values").mkdir()
@@ -89,7 +89,7 @@ def test_missing_values_file_fails_with_one_line(monkeypatch, tmp_path):
 def test_kind_config_without_name_fails_with_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(shell.shutil, "which", ALL_TOOLS.get)
     monkeypatch.setattr(
-        "fixtures.targets.kind.target.docker_client",
+        "mlflow_acceptance.fixtures.targets.kind.target.docker_client",
         lambda: type("D", (), {"close": lambda self: None})(),
     )
     config = tmp_path / "kind.yaml"
@@ -196,7 +196,8 @@ def test_the_cluster_target_reads_the_ui_origin_and_redirect_entry_from_the_ingr
 
 def test_no_metrics_api_means_no_resource_sampler_and_says_why(tmp_path):
     """Real-cluster trial: without metrics-server every autoscaling test errored on a 404."""
-    from fixtures.k8s.resources import METRICS_API
+    from mlflow_acceptance.fixtures.k8s.resources import METRICS_API
+
     from tests.k8s_fakes import release_routes
 
     routes = release_routes()
@@ -235,7 +236,7 @@ def test_the_kind_network_goes_only_when_idle(monkeypatch, attached, removed):
     leaves it to another cluster or stand-in still on it."""
     from types import SimpleNamespace
 
-    from fixtures.targets.kind import kind_cluster
+    from mlflow_acceptance.fixtures.targets.kind import kind_cluster
 
     network = FakeNetwork(attached)
     client = SimpleNamespace(networks=SimpleNamespace(get=lambda name: network))

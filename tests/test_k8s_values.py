@@ -17,10 +17,10 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from mlflow_acceptance.fixtures.k8s import commands
+from mlflow_acceptance.fixtures.k8s.chart import Release
+from mlflow_acceptance.fixtures.k8s.release import VALUES_DIR, run_values, values_files
 
-from fixtures.k8s import commands
-from fixtures.k8s.chart import Release
-from fixtures.k8s.release import VALUES_DIR, run_values, values_files
 from tests.k8s_fakes import backends
 
 CHART = os.environ.get("MLFLOW_CHART", "")
@@ -84,7 +84,7 @@ def layers() -> dict[str, dict]:
 def test_the_ingress_retries_what_the_local_front_door_retries():
     """D5: ingress-nginx retries only "error timeout" by default; the local front door also
     retries 502/503, so chaos budgets calibrated there must hold behind the ingress too."""
-    from fixtures.targets.local.stack import NGINX_TEMPLATE
+    from mlflow_acceptance.fixtures.targets.local.stack import NGINX_TEMPLATE
 
     conf = NGINX_TEMPLATE.read_text()
     local = {

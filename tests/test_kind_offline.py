@@ -13,22 +13,33 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from fixtures.core.errors import SetupError
-from fixtures.k8s.addons import addons_for
-from fixtures.registry import options_for
-from fixtures.targets.kind.kind_cluster import render_config
-from fixtures.targets.kind.offline import programs
-from fixtures.targets.kind.offline.go import GoProgram, replacements, wrapper_go_mod
-from fixtures.targets.kind.offline.kit import OfflineKit, check_charts, local_chart
-from fixtures.targets.kind.offline.node_image import (
+from mlflow_acceptance.fixtures.core.errors import SetupError
+from mlflow_acceptance.fixtures.k8s.addons import addons_for
+from mlflow_acceptance.fixtures.registry import options_for
+from mlflow_acceptance.fixtures.targets.kind.kind_cluster import render_config
+from mlflow_acceptance.fixtures.targets.kind.offline import programs
+from mlflow_acceptance.fixtures.targets.kind.offline.go import (
+    GoProgram,
+    replacements,
+    wrapper_go_mod,
+)
+from mlflow_acceptance.fixtures.targets.kind.offline.kit import (
+    OfflineKit,
+    check_charts,
+    local_chart,
+)
+from mlflow_acceptance.fixtures.targets.kind.offline.node_image import (
     KUBE_IMAGES,
     OfflineNodeImage,
     multi_image_archive,
     qualified,
     static_seccomp,
 )
-from fixtures.targets.kind.offline.shim import SHIM_DIR, missing_capabilities, shim_environment
+from mlflow_acceptance.fixtures.targets.kind.offline.shim import (
+    SHIM_DIR,
+    missing_capabilities,
+    shim_environment,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUR_VM = int("000001fffeffffff", 16)  # CapBnd here: all but CAP_SYS_RESOURCE
@@ -371,7 +382,7 @@ def test_offline_values_point_each_chart_at_its_built_image():
 
 def test_workflows_pin_the_tool_versions_of_versions_py():
     """One home per version: the kind workflow installs what fixtures/k8s/versions.py pins."""
-    from fixtures.k8s.versions import HELM_VERSION, KIND_VERSION
+    from mlflow_acceptance.fixtures.k8s.versions import HELM_VERSION, KIND_VERSION
 
     workflow = yaml.safe_load((ROOT / ".github/workflows/kind.yml").read_text())
     steps = [step for job in workflow["jobs"].values() for step in job["steps"]]

@@ -18,7 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER = {"core": 0, "docker": 1, "k8s": 1, "targets": 2}
-ROOT_MODULES = {"plugin", "registry", "stack", "prove"}
+ROOT_MODULES = {"plugin", "registry", "stack", "prove", "cli"}
+PACKAGE = "mlflow_acceptance"
 
 
 def module_name(path: Path) -> str:
@@ -27,7 +28,8 @@ def module_name(path: Path) -> str:
 
 
 def runtime_imports(path: Path) -> set[str]:
-    """Every module a file imports at run time (function-level imports included)."""
+    """Every module a file imports at run time (function-level imports included), named
+    from the checkout's root (``mlflow_acceptance.fixtures.core`` as ``fixtures.core``)."""
     tree = ast.parse(path.read_text())
     type_only: set[int] = set()
     for node in ast.walk(tree):
@@ -42,7 +44,7 @@ def runtime_imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             found |= {f"{node.module}.{alias.name}" for alias in node.names}
-    return found
+    return {name.removeprefix(f"{PACKAGE}.") for name in found}
 
 
 def place(module: str) -> tuple[int, str]:

@@ -10,11 +10,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
-from fixtures.core.capabilities import ResourceSample
-from load import autoscaling, runner, shapes, slo
-from load import calibration as calc
-from suites import test_autoscaling as suite
+from mlflow_acceptance.fixtures.core.capabilities import ResourceSample
+from mlflow_acceptance.load import autoscaling, runner, shapes, slo
+from mlflow_acceptance.load import calibration as calc
+from mlflow_acceptance.suites import test_autoscaling as suite
 
 DATA = Path(__file__).parent / "data" / "load"
 GIB = 2**30
@@ -243,7 +242,7 @@ def test_a_worker_oom_killed_without_a_restart_fails():
 
 
 def test_oom_kills_are_read_from_either_cgroup_version():
-    from fixtures.docker.resources import oom_kill_count
+    from mlflow_acceptance.fixtures.docker.resources import oom_kill_count
 
     v2 = "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n"
     v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 5\n"

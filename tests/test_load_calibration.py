@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
-
-from fixtures.core.capabilities import ResourceSample
-from load import calibration as calc
-from load import procstat
+from mlflow_acceptance.fixtures.core.capabilities import ResourceSample
+from mlflow_acceptance.load import calibration as calc
+from mlflow_acceptance.load import procstat
 
 GIB = 2**30
 
@@ -157,7 +156,7 @@ class FakeResources:
 
 
 def test_wait_for_idle_needs_consecutive_quiet_polls():
-    from load.warmup import wait_for_idle
+    from mlflow_acceptance.load.warmup import wait_for_idle
 
     lines: list[str] = []
     resources = FakeResources([100, 100, 10, 90, 10, 10, 10])
@@ -168,8 +167,8 @@ def test_wait_for_idle_needs_consecutive_quiet_polls():
 
 
 def test_wait_for_idle_says_what_it_saw_when_it_gives_up():
-    from fixtures.core.waiting import WaitTimeout
-    from load.warmup import wait_for_idle
+    from mlflow_acceptance.fixtures.core.waiting import WaitTimeout
+    from mlflow_acceptance.load.warmup import wait_for_idle
 
     with pytest.raises(WaitTimeout, match=r"idle below 25% CPU.*replicas at 100% of their CPU"):
         wait_for_idle(FakeResources([100] * 1000), lambda _: None, interval=0.01, timeout=0.3)
@@ -191,7 +190,7 @@ class FifteenSecondResources(FakeResources):
 
 
 def test_wait_for_idle_neither_counts_nor_resets_on_polls_without_a_new_reading():
-    from load.warmup import wait_for_idle
+    from mlflow_acceptance.load.warmup import wait_for_idle
 
     lines: list[str] = []
     resources = FifteenSecondResources([10, 10, 10, 10])

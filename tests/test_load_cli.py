@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import pytest
-
-from load.__main__ import EXIT_INPUT, build_parser, local_options, main, policy_from, shape_from
+from mlflow_acceptance.load.__main__ import (
+    EXIT_INPUT,
+    build_parser,
+    local_options,
+    main,
+    policy_from,
+    shape_from,
+)
 
 
 @pytest.mark.parametrize(

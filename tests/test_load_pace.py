@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from load import pace
-from load.pace import Pace
+from mlflow_acceptance.load import pace
+from mlflow_acceptance.load.pace import Pace
 
 
 def loops(count: int, asked: float, late: float, busy: float) -> Pace:

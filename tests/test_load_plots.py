@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from fixtures.core.plots import Event, Series, Threshold, label_rows, timeline
+from mlflow_acceptance.fixtures.core.plots import Event, Series, Threshold, label_rows, timeline
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -8,9 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from fixtures.core.waiting import Observation, wait_until
-from load import procstat, runner, shapes
+from mlflow_acceptance.fixtures.core.waiting import Observation, wait_until
+from mlflow_acceptance.load import procstat, runner, shapes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,16 +148,16 @@ def test_exit_code_and_last_error_line_are_reported(tmp_path):
 
 def test_the_test_process_never_imports_gevent_or_locust():
     modules = [
-        "load.runner",
-        "load.slo",
-        "load.shapes",
-        "load.report",
-        "load.calibration",
-        "load.autoscaling",
-        "load.warmup",
-        "load.procstat",
-        "load.__main__",
-        "suites.test_autoscaling",
+        "mlflow_acceptance.load.runner",
+        "mlflow_acceptance.load.slo",
+        "mlflow_acceptance.load.shapes",
+        "mlflow_acceptance.load.report",
+        "mlflow_acceptance.load.calibration",
+        "mlflow_acceptance.load.autoscaling",
+        "mlflow_acceptance.load.warmup",
+        "mlflow_acceptance.load.procstat",
+        "mlflow_acceptance.load.__main__",
+        "mlflow_acceptance.suites.test_autoscaling",
     ]
     code = (
         f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from load import shapes
+from mlflow_acceptance.load import shapes
 
 
 def ticks(shape: shapes.Shape, seconds: list[float]):

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from load import slo
+from mlflow_acceptance.load import slo
 
 DATA = Path(__file__).parent / "data" / "load"
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from fixtures.core import object_store
-from fixtures.core.errors import SetupError
-from fixtures.core.object_store import parse_bucket, verifier_for
-from fixtures.registry import TARGETS, all_specs, options_for, resolve, specs_of
-from fixtures.targets.local.breaks import BrokenStack
+from mlflow_acceptance.fixtures.core import object_store
+from mlflow_acceptance.fixtures.core.errors import SetupError
+from mlflow_acceptance.fixtures.core.object_store import parse_bucket, verifier_for
+from mlflow_acceptance.fixtures.registry import TARGETS, all_specs, options_for, resolve, specs_of
+from mlflow_acceptance.fixtures.targets.local.breaks import BrokenStack
 
 EXTERNAL = {"target": "external", "tracking_uri": "https://mlflow.example.com"}
 
@@ -191,7 +190,7 @@ def test_replica_memory_refuses_what_docker_refuses(size):
 
 def test_the_plain_http_entry_of_an_external_front_door_may_be_on_any_port():
     """Audit: the redirect check skipped whenever the HTTPS port was not 443."""
-    from fixtures.targets.external.target import ExternalTarget
+    from mlflow_acceptance.fixtures.targets.external.target import ExternalTarget
 
     options = resolve(
         {

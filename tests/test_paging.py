@@ -4,8 +4,7 @@ runs out ends in a failure instead of a hang."""
 from __future__ import annotations
 
 import pytest
-
-from fixtures.core.mlflow_api import every_page
+from mlflow_acceptance.fixtures.core.mlflow_api import every_page
 
 
 class Page(list):

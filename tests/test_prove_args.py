@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-
-from fixtures import prove
-from fixtures.prove import check_line, main, split_args
-from fixtures.targets.local.breaks import Catch
+from mlflow_acceptance.fixtures import prove
+from mlflow_acceptance.fixtures.prove import check_line, main, split_args
+from mlflow_acceptance.fixtures.targets.local.breaks import Catch
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from fixtures.core.pytest_args import with_default_paths
+from mlflow_acceptance.fixtures.core.pytest_args import with_default_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = ["suites", "chaos"]
@@ -50,7 +49,7 @@ def test_named_test_paths_replace_the_default_folders(posargs):
 )
 def test_secret_options_leave_the_command_line_for_the_environment(posargs):
     """Real-cluster trial: nox echoed --db-dsn with its password into console and CI logs."""
-    from fixtures.core.pytest_args import secrets_to_environment
+    from mlflow_acceptance.fixtures.core.pytest_args import secrets_to_environment
 
     args, env = secrets_to_environment(posargs)
     assert args == ["-m", "smoke"]

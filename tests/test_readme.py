@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from fixtures.registry import all_specs
+from mlflow_acceptance.fixtures.registry import all_specs
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -37,7 +37,7 @@ def test_readme_gives_the_ci_commands():
 
 def test_the_option_table_names_the_targets_that_take_each_option():
 
-    from fixtures.registry import TARGETS, specs_of
+    from mlflow_acceptance.fixtures.registry import TARGETS, specs_of
 
     for spec in all_specs():
         takers = [t for t, e in TARGETS.items() if spec.name in {s.name for s in specs_of(e)}]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from fixtures.core.capabilities import Replica, ResourceSample
-from fixtures.core.replica_watch import Reading, ReplicaWatch, cpu_percent
-from fixtures.core.waiting import Observation, wait_until
+from mlflow_acceptance.fixtures.core.capabilities import Replica, ResourceSample
+from mlflow_acceptance.fixtures.core.replica_watch import Reading, ReplicaWatch, cpu_percent
+from mlflow_acceptance.fixtures.core.waiting import Observation, wait_until
 
 MIB = 2**20
 

@@ -7,15 +7,14 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
-from fixtures.core import redaction
-from fixtures.core.reporting import make_run_dir
+from mlflow_acceptance.fixtures.core import redaction
+from mlflow_acceptance.fixtures.core.reporting import make_run_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
 SAMPLE = """
 import pytest
-from fixtures.core.redaction import register
+from mlflow_acceptance.fixtures.core.redaction import register
 
 @pytest.mark.smoke
 def test_passes(measure):
@@ -44,7 +43,7 @@ def finished_run(pytester: pytest.Pytester):
     pytester.makeini("[pytest]\nmarkers =\n    smoke: smoke\n    hardening: hardening\n")
     result = pytester.runpytest_subprocess(
         "-p",
-        "fixtures.plugin",
+        "mlflow_acceptance.fixtures.plugin",
         "--reports-dir",
         str(pytester.path / "reports"),
     )

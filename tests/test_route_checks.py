@@ -5,9 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from mlflow_acceptance.suites import test_routes as checks
 from packaging.version import Version
-
-from suites import test_routes as checks
 
 UI_PAGE = '<html><script defer="defer" src="static-files/static/js/main.1.js"></script></html>'
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-
-from suites import test_run_logging as checks
+from mlflow_acceptance.suites import test_run_logging as checks
 
 
 class SharedDatabase:

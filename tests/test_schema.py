@@ -6,8 +6,7 @@ import glob
 import os
 
 import pytest
-
-from fixtures.core import schema
+from mlflow_acceptance.fixtures.core import schema
 
 
 def revision(rev: str, down) -> str:

@@ -5,11 +5,10 @@ inconclusive (a skip, said) behind a managed control plane's front end (D10)."""
 from __future__ import annotations
 
 import pytest
-
-from fixtures.core.capabilities import HttpAnswer, Replica
-from fixtures.core.deployment import Deployment
-from fixtures.core.mlflow_api import HOST_REFUSAL
-from suites import test_security as checks
+from mlflow_acceptance.fixtures.core.capabilities import HttpAnswer, Replica
+from mlflow_acceptance.fixtures.core.deployment import Deployment
+from mlflow_acceptance.fixtures.core.mlflow_api import HOST_REFUSAL
+from mlflow_acceptance.suites import test_security as checks
 
 
 class Replicas:
@@ -98,7 +97,7 @@ def test_an_mlflow_2_server_skips_the_guard_checks_and_reports_the_missing_guard
 def test_each_replica_answers_asks_only_once_every_replica_is_ready():
     """Seen on the gke path against kind: a pod the autoscaler had just added was Running,
     not Ready, and the smoke check failed on it."""
-    from suites import test_health
+    from mlflow_acceptance.suites import test_health
 
     target = deployment(HttpAnswer(200, "3.17.2"))
     test_health.test_each_replica_answers(target)

@@ -7,9 +7,8 @@ import json
 from types import SimpleNamespace
 
 import pytest
-
-from fixtures.core.capabilities import HttpAnswer, Replica
-from suites import test_server_secrets as checks
+from mlflow_acceptance.fixtures.core.capabilities import HttpAnswer, Replica
+from mlflow_acceptance.suites import test_server_secrets as checks
 
 WEBHOOK = SimpleNamespace(webhook_id="w1", name="acc-run-webhook-1")
 READ = '{"webhook": {"webhook_id": "w1", "name": "acc-run-webhook-1"}}'

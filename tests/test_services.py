@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fixtures.core.mlflow_api import served_requests
-from fixtures.docker.services import ServerSettings, artifact_args, server_command
-from fixtures.targets.local.breaks import BREAKS_DIR, parse
+from mlflow_acceptance.fixtures.core.mlflow_api import served_requests
+from mlflow_acceptance.fixtures.docker.services import ServerSettings, artifact_args, server_command
+from mlflow_acceptance.fixtures.targets.local.breaks import BREAKS_DIR, parse
 
 
 def settings(version: str) -> ServerSettings:

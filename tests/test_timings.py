@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from fixtures.core.reporting import RunSummary
-from fixtures.core.timings import ENVIRONMENT_SECONDS, breakdown
+from mlflow_acceptance.fixtures.core.reporting import RunSummary
+from mlflow_acceptance.fixtures.core.timings import ENVIRONMENT_SECONDS, breakdown
 
 MEASUREMENTS = {
     "local.images_seconds": 1.0,

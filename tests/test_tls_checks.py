@@ -11,8 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 import trustme
-
-from suites import test_tls as checks
+from mlflow_acceptance.suites import test_tls as checks
 
 
 def serve(handle) -> int:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
-from fixtures.core.waiting import Observation, WaitTimeout, wait_for_value, wait_until
+from mlflow_acceptance.fixtures.core.waiting import (
+    Observation,
+    WaitTimeout,
+    wait_for_value,
+    wait_until,
+)
 
 
 def test_returns_the_first_good_observation():
