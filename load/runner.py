@@ -175,6 +175,10 @@ def locust_command(plan: LoadPlan, python: str = sys.executable) -> list[str]:
     return command + work.user_classes()
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def locust_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     """The caller's environment, with this package importable (load.shapes)."""
     env = dict(os.environ if base is None else base)
@@ -238,6 +242,10 @@ class LocustProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: Ctrl-C reaches us, not it
+                # A job started in the background without job control (nohup, some CI
+                # runners) inherits SIGINT ignored, and Python then never raises
+                # KeyboardInterrupt: locust would ignore our stop and lose its reports.
+                preexec_fn=_default_sigint,
             )
         self.started = time.monotonic()
 

@@ -147,13 +147,14 @@ def test_fast_runs_only_the_breaks_marked_fast_and_keeps_the_flag_from_pytest(
         return {"break": name, "caught": caught, "missed": {}}
 
     monkeypatch.setattr(prove, "run_break", run_break)
-    monkeypatch.setattr(prove, "ROOT", tmp_path)
+    monkeypatch.chdir(tmp_path)  # prove.json goes beside the caller
     (tmp_path / "reports" / "prove").mkdir(parents=True)
     assert main(["--offline", "--fast"]) == 0
     fast = sorted(name for name, spec in prove.BREAKS.items() if spec.fast)
     assert fast, "no break is marked fast: CI would prove nothing"
     assert [name for name, _ in ran] == fast
     assert {tuple(extra) for _, extra in ran} == {("--offline",)}
+    assert len(json.loads((tmp_path / "reports" / "prove" / "prove.json").read_text())) == len(fast)
 
 
 def test_fast_with_break_names_is_one_line(capsys):
