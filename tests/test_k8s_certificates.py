@@ -8,12 +8,9 @@ import datetime as dt
 import pytest
 from mlflow_acceptance.fixtures.core.capabilities import CertificateInspector
 from mlflow_acceptance.fixtures.core.tls import evaluate_certificate
-from mlflow_acceptance.fixtures.k8s.certificates import (
-    CertManagerInspector,
-    expected_issuer_from_ingress,
-    summarize_certificate,
-)
+from mlflow_acceptance.fixtures.k8s.certificates import CertManagerInspector, summarize_certificate
 from mlflow_acceptance.fixtures.k8s.chart import Release
+from mlflow_acceptance.fixtures.k8s.front_door import expected_issuer
 
 from tests.k8s_fakes import DATA, FakeKube, load, release_routes
 
@@ -41,10 +38,10 @@ def test_inspector_follows_the_ingress_to_certificate_and_secret():
 
 
 def test_issuer_expected_from_ingress_annotations():
-    assert expected_issuer_from_ingress(load("ingress.json")) == ISSUER
+    assert expected_issuer(load("ingress.json")) == ISSUER
     namespaced = {"metadata": {"annotations": {"cert-manager.io/issuer": "le"}}}
-    assert expected_issuer_from_ingress(namespaced) == "Issuer/le"
-    assert expected_issuer_from_ingress({"metadata": {}}) is None
+    assert expected_issuer(namespaced) == "Issuer/le"
+    assert expected_issuer({"metadata": {}}) is None
 
 
 def test_the_served_certificate_must_be_the_secrets():

@@ -11,8 +11,9 @@ import pytest
 from mlflow_acceptance.fixtures.core.errors import SetupError
 from mlflow_acceptance.fixtures.k8s import prereqs, shell
 from mlflow_acceptance.fixtures.k8s.commands import check_chart
+from mlflow_acceptance.fixtures.k8s.front_door import from_ingress
 from mlflow_acceptance.fixtures.registry import options_for
-from mlflow_acceptance.fixtures.targets.cluster.target import ClusterTarget, front_door_from_ingress
+from mlflow_acceptance.fixtures.targets.cluster.target import ClusterTarget
 from mlflow_acceptance.fixtures.targets.kind.target import KindTarget
 
 from tests.k8s_fakes import load
@@ -166,10 +167,13 @@ def test_silent_api_server_does_not_hang(monkeypatch, tmp_path):
 
 
 def test_front_door_from_the_release_objects():
-    assert front_door_from_ingress(load("ingress.json")) == "https://localhost"
-    plain = {"spec": {"rules": [{"host": "mlflow.internal"}]}}
-    assert front_door_from_ingress(plain) == "http://mlflow.internal"
-    assert front_door_from_ingress({"spec": {}}) is None
+    assert from_ingress(load("ingress.json")).origin == "https://localhost"
+    plain = {
+        "metadata": {"name": "m", "namespace": "n"},
+        "spec": {"rules": [{"host": "m.internal"}]},
+    }
+    assert from_ingress(plain).origin == "http://m.internal"
+    assert from_ingress({"metadata": {"name": "m", "namespace": "n"}, "spec": {}}).origin is None
 
 
 def started_cluster_target(tmp_path, routes, **options):

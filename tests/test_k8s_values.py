@@ -18,6 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from mlflow_acceptance.fixtures.k8s import commands
+from mlflow_acceptance.fixtures.k8s.addons import gateway_front_door
 from mlflow_acceptance.fixtures.k8s.chart import Release
 from mlflow_acceptance.fixtures.k8s.release import VALUES_DIR, run_values, values_files
 
@@ -53,30 +54,29 @@ def layered(*paths: Path, extra: dict | None = None) -> dict:
     return merge(result, extra or {})
 
 
+def run_layer(layer: str) -> dict:
+    """The last values layer a kind run writes (``kind-<store>``, or ``kind-gateway``: the
+    fake-gcs store behind --edge gateway), as fixtures/targets/kind/target.py composes it."""
+    gateway = gateway_front_door("gateway", "localhost") if layer == "kind-gateway" else None
+    store = "fake-gcs" if gateway else layer.removeprefix("kind-")
+    values = run_values(
+        RELEASE,
+        backends(store),
+        image="mlflow-acceptance/mlflow:0123abcd",
+        workers=2,
+        extra_hosts=["127.0.0.1:*", *(gateway.allowed_hosts() if gateway else [])],
+    )
+    return {**values, **(gateway.chart_values() if gateway else {})}
+
+
+KIND_LAYERS = ["kind-minio", "kind-fake-gcs", "kind-gateway"]
+
+
 def layers() -> dict[str, dict]:
     kind_files = values_files("kind")
     return {
         "base": layered(values_files("kind")[0]),
-        "kind-minio": layered(
-            *kind_files,
-            extra=run_values(
-                RELEASE,
-                backends("minio"),
-                image="mlflow-acceptance/mlflow:0123abcd",
-                workers=2,
-                extra_hosts=["127.0.0.1:*"],
-            ),
-        ),
-        "kind-fake-gcs": layered(
-            *kind_files,
-            extra=run_values(
-                RELEASE,
-                backends("fake-gcs"),
-                image="mlflow-acceptance/mlflow:0123abcd",
-                workers=2,
-                extra_hosts=[],
-            ),
-        ),
+        **{layer: layered(*kind_files, extra=run_layer(layer)) for layer in KIND_LAYERS},
         "gke": layered(*values_files("gke")),
     }
 
@@ -103,7 +103,7 @@ def test_merge_follows_helm():
 
 
 @needs_chart
-@pytest.mark.parametrize("layer", ["base", "kind-minio", "kind-fake-gcs", "gke"])
+@pytest.mark.parametrize("layer", ["base", *KIND_LAYERS, "gke"])
 def test_values_validate_against_the_charts_schema(layer):
     schema = json.loads((CHART_DIR / "values.schema.json").read_text())
     chart_defaults = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
@@ -131,20 +131,9 @@ def test_the_schema_rejects_the_key_that_does_not_exist():
 def render(tmp_path: Path, layer: str) -> list[dict]:
     files = values_files("gke" if layer == "gke" else "kind")
     if layer.startswith("kind-"):
-        run_layer = tmp_path / f"{layer}.yaml"
-        store = layer.removeprefix("kind-")
-        run_layer.write_text(
-            yaml.safe_dump(
-                run_values(
-                    RELEASE,
-                    backends(store),
-                    image="mlflow-acceptance/mlflow:0123abcd",
-                    workers=2,
-                    extra_hosts=["127.0.0.1:*"],
-                )
-            )
-        )
-        files = [*files, run_layer]
+        last = tmp_path / f"{layer}.yaml"
+        last.write_text(yaml.safe_dump(run_layer(layer)))
+        files = [*files, last]
     command = commands.helm_template(
         "mlflow", commands.ChartSource(str(CHART_DIR)), "mlflow", files
     )
@@ -158,15 +147,12 @@ def by_kind(docs: list[dict], kind: str) -> dict:
 
 
 @needs_helm
-@pytest.mark.parametrize("layer", ["kind-minio", "kind-fake-gcs", "gke"])
+@pytest.mark.parametrize("layer", [*KIND_LAYERS, "gke"])
 def test_rendered_manifests_are_valid_kubernetes(tmp_path, layer):
     docs = render(tmp_path, layer)
-    assert {d["kind"] for d in docs} >= {
-        "Deployment",
-        "Service",
-        "HorizontalPodAutoscaler",
-        "Ingress",
-    }
+    kinds = {d["kind"] for d in docs}
+    assert kinds >= {"Deployment", "Service", "HorizontalPodAutoscaler"}
+    assert ("Ingress" in kinds) == (layer != "kind-gateway")  # the Gateway routes instead
     for doc in docs:
         kubernetes_validate.validate(doc, "1.36.1", strict=True)
 
@@ -258,3 +244,20 @@ def test_gke_release_uses_workload_identity_and_no_key(tmp_path):
     assert pod["serviceAccountName"] == account["metadata"]["name"]
     names = {e["name"] for c in pod["containers"] for e in c.get("env", [])}
     assert "GOOGLE_APPLICATION_CREDENTIALS" not in names
+
+
+@needs_helm
+def test_behind_the_gateway_the_release_still_allows_its_host_and_origin(tmp_path):
+    """With the Ingress off the chart derives neither: without the run's values MLflow
+    would answer 403 to every request through the Gateway."""
+    docs = render(tmp_path, "kind-gateway")
+    config = next(
+        d
+        for d in docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("env-configmap")
+    )
+    assert "localhost" in config["data"]["MLFLOW_SERVER_ALLOWED_HOSTS"].split(",")
+    assert config["data"]["MLFLOW_SERVER_CORS_ALLOWED_ORIGINS"].split(",") == ["https://localhost"]
+    service = by_kind(docs, "Service")
+    assert service["metadata"]["name"] == "mlflow"  # what the HTTPRoute's backendRef names
+    assert {p["port"] for p in service["spec"]["ports"]} == {80}
