@@ -132,3 +132,26 @@ def test_an_unreadable_tls_secret_still_checks_the_certificate_as_issued():
     )
     found = CertManagerInspector(FakeKube(routes), Release("mlflow", "mlflow")).status()
     assert any("is not Ready" in p for p in evaluate_certificate(found, NOW))
+
+
+def test_renewal_is_asked_the_way_cmctl_asks_it():
+    """cmctl renew: an Issuing condition, reason ManuallyTriggered, on the status
+    subresource, every other condition kept (a merge patch replaces the whole list)."""
+    kube = FakeKube(release_routes())
+    renewed = CertManagerInspector(kube, Release("mlflow", "mlflow")).renew()
+    assert renewed == "mlflow/mlflow-tls"
+    ((method, path, body),) = kube.sent
+    assert (method, path) == (
+        "PATCH",
+        "/apis/cert-manager.io/v1/namespaces/mlflow/certificates/mlflow-tls/status",
+    )
+    conditions = body["status"]["conditions"]
+    before = load("certificate.json")["status"]["conditions"]
+    assert conditions[:-1] == [c for c in before if c["type"] != "Issuing"]
+    issuing = conditions[-1]
+    assert (issuing["type"], issuing["status"], issuing["reason"]) == (
+        "Issuing",
+        "True",
+        "ManuallyTriggered",
+    )
+    assert issuing["observedGeneration"] == load("certificate.json")["metadata"]["generation"]
