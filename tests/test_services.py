@@ -69,3 +69,10 @@ def test_certificate_and_database_breaks():
     assert parse("cert-near-expiry").certificate(("127.0.0.1",))[1] == dt.timedelta(days=80)
     assert parse("small-db").db_args() == ("--max-connections=30",)
     assert parse("stale-schema").after_start_sql()[0].startswith("UPDATE alembic_version")
+
+
+def test_only_stores_that_hand_out_presigned_urls_get_the_bucket_egress_proxy():
+    from mlflow_acceptance.fixtures.docker.services import needs_bucket_egress
+
+    assert needs_bucket_egress("minio") and needs_bucket_egress("seaweedfs")
+    assert not needs_bucket_egress("fake-gcs")
