@@ -74,5 +74,6 @@ def test_certificate_and_database_breaks():
 def test_only_stores_that_hand_out_presigned_urls_get_the_bucket_egress_proxy():
     from mlflow_acceptance.fixtures.docker.services import needs_bucket_egress
 
-    assert needs_bucket_egress("minio") and needs_bucket_egress("seaweedfs")
+    assert needs_bucket_egress("minio")
+    assert needs_bucket_egress("seaweedfs")
     assert not needs_bucket_egress("fake-gcs")
