@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mlflow_acceptance.fixtures.core import schema
+from mlflow_acceptance.fixtures.core import mlflow_api, schema
 from mlflow_acceptance.fixtures.core.capabilities import settled_replicas
 from mlflow_acceptance.fixtures.k8s import disruption, external_secrets
 from mlflow_acceptance.fixtures.k8s.api import KubeError
@@ -193,6 +193,37 @@ def _upgrade_values(k8s, release: Release, db, version: str, replicas: int) -> l
     path = k8s.workdir / f"values-{release.name}-{version}.yaml"
     path.write_text(yaml.safe_dump(layer, sort_keys=False))
     return [*k8s.values_files, *([run_layer] if run_layer.is_file() else []), path]
+
+
+def test_each_replica_serves_the_services_in_cluster_names(deployment):
+    """In-cluster clients (jobs, load generators, a notebook in the cluster) reach the
+    server by its Service's DNS names, and MLflow's Host guard refuses any name it was not
+    given: the chart derives only the Ingress's host, and nothing at all behind a Gateway.
+    Each replica must serve the API to every form of the Service's name."""
+    k8s = kubernetes(deployment)
+    controller = deployment.require("replica_controller", "cannot reach replicas one by one")
+    hosts = k8s.release.in_cluster_hosts()
+    refused, asked = [], 0
+    for replica in settled_replicas(controller):
+        for host in hosts:
+            asked += 1
+            answer = controller.request(
+                replica.name,
+                f"{mlflow_api.SEARCH_EXPERIMENTS}?max_results=1",
+                headers={"Host": host, **deployment.replica_headers()},
+            )
+            if answer.status != 200:
+                refused.append(f"{replica.name} Host {host}: HTTP {answer.status}")
+    if refused and not controller.host_header_preserved:
+        pytest.skip(
+            f"inconclusive: {refused[0]}, but the path to the pod may not carry the Host "
+            "sent (the API server's pod proxy)"
+        )
+    assert not refused, (
+        f"{len(refused)} of {asked} calls with an in-cluster name refused ({refused[:4]}): add the "
+        f"Service's names to serverAllowedHosts ({', '.join(hosts[:4])}, ...); the chart "
+        "allows only the Ingress's host by itself"
+    )
 
 
 def test_a_disruption_budget_keeps_a_replica_through_drains(deployment, hardening, measure):

@@ -330,3 +330,35 @@ def test_non_root_waits_for_ready_and_still_fails_on_a_pod_that_never_gets_there
     with pytest.raises(AssertionError, match="pods not Ready"):
         checks.test_pods_run_as_non_root(target)
     assert target.replica_controller.waits, "the check did not wait for Ready"
+
+
+class AnswersByHost:
+    """A replica controller whose replicas answer the API by the Host sent."""
+
+    host_header_preserved = True
+
+    def __init__(self, refused: set[str]) -> None:
+        self.refused = refused
+        self.hosts: list[str] = []
+
+    def wait_ready(self, timeout: float, expected: int | None = None) -> float:
+        return 0.0
+
+    def list(self) -> list:
+        return [SimpleNamespace(name="mlflow-0", ready=True)]
+
+    def request(self, name: str, path: str, headers: dict) -> SimpleNamespace:
+        self.hosts.append(headers["Host"])
+        return SimpleNamespace(status=403 if headers["Host"] in self.refused else 200, text="")
+
+
+def test_the_in_cluster_names_check_fails_when_the_guard_refuses_one():
+    deployment = deployment_with(release_routes())
+    deployment.replica_headers = dict
+    deployment.require = lambda capability, why: getattr(deployment, capability)
+    deployment.replica_controller = AnswersByHost(refused=set())
+    checks.test_each_replica_serves_the_services_in_cluster_names(deployment)
+    assert set(deployment.replica_controller.hosts) == set(RELEASE.in_cluster_hosts())
+    deployment.replica_controller = AnswersByHost(refused={"mlflow.mlflow.svc.cluster.local"})
+    with pytest.raises(AssertionError, match=r"1 of 8 calls .* serverAllowedHosts"):
+        checks.test_each_replica_serves_the_services_in_cluster_names(deployment)
