@@ -248,3 +248,39 @@ def test_the_kind_network_goes_only_when_idle(monkeypatch, attached, removed):
     said = kind_cluster.remove_idle_kind_network()
     assert network.removed is removed
     assert said == (["Docker network kind (idle)"] if removed else [])
+
+
+@pytest.mark.parametrize("edge", ["gateway", "ingress-nginx"])
+def test_the_kind_release_goes_behind_the_edges_front_door(monkeypatch, tmp_path, edge):
+    """--edge gateway: the run applies its Gateway and HTTPRoutes before helm installs the
+    release with the Ingress off and the host and origin allowed; an Ingress edge leaves
+    the chart's Ingress as it is."""
+    import yaml
+    from mlflow_acceptance.fixtures.k8s import commands
+    from mlflow_acceptance.fixtures.targets.kind import target as kind
+
+    from tests.k8s_fakes import backends
+
+    ran: list[list[str]] = []
+    monkeypatch.setattr(kind, "run", lambda command, **kw: ran.append(command))
+    monkeypatch.setattr(kind, "ensure_namespace", lambda *a: None)
+    monkeypatch.setattr(kind, "create_secrets", lambda *a: [])
+    target = kind.KindTarget(options_for("kind", edge=edge), "r1", tmp_path)
+    target.api, target.kube = object(), commands.KubeContext()
+    target.chart = commands.ChartSource("/charts/mlflow")
+    target.images = {target.server_version: "mlflow-acceptance/mlflow:0123abcd"}
+    target._release(backends("minio"))
+    applied = [c for c in ran if c[:2] == ["kubectl", "apply"]]
+    layer = yaml.safe_load((target.workdir / "values-run.yaml").read_text())
+    assert ran[-1][:3] == ["helm", "upgrade", "--install"]
+    if edge == "ingress-nginx":
+        assert applied == []
+        assert "ingress" not in layer
+        return
+    (apply,) = applied
+    kinds = [d["kind"] for d in yaml.safe_load_all(Path(apply[apply.index("-f") + 1]).read_text())]
+    assert kinds == ["Gateway", "HTTPRoute", "HTTPRoute"]
+    assert ran.index(apply) < len(ran) - 1  # routes before the release
+    assert layer["ingress"] == {"enabled": False}
+    assert "localhost" in layer["serverAllowedHosts"]
+    assert layer["corsAllowedOrigins"] == ["https://localhost"]
