@@ -4,6 +4,7 @@ counts as catching a break: a failure whose message names the cause."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import ClassVar
 
@@ -160,3 +161,28 @@ def test_fast_runs_only_the_breaks_marked_fast_and_keeps_the_flag_from_pytest(
 def test_fast_with_break_names_is_one_line(capsys):
     assert main(["--fast", "no-hsts"]) == 2
     assert capsys.readouterr().err.strip() == "error: give break names or --fast, not both"
+
+
+def test_jobs_runs_breaks_side_by_side_each_in_its_own_folder(monkeypatch, tmp_path):
+    folders = []
+    both = threading.Barrier(2, timeout=10)  # the first two breaks must run at once
+
+    def run_break(name, extra, reports):
+        folders.append(reports)
+        if len(folders) <= 2:
+            both.wait()  # BrokenBarrierError, failing the test, if they ran one by one
+        caught = {c.check: {"nodeid": c.check, "message": "m"} for c in prove.BREAKS[name].catches}
+        return {"break": name, "caught": caught, "missed": {}}
+
+    monkeypatch.setattr(prove, "run_break", run_break)
+    monkeypatch.chdir(tmp_path)
+    assert main(["--offline", "--fast", "--jobs", "2"]) == 0
+    assert len(set(folders)) == len(folders)  # no two breaks share a reports folder
+    written = json.loads((tmp_path / "reports" / "prove" / "prove.json").read_text())
+    assert [r["break"] for r in written] == sorted(r["break"] for r in written)
+
+
+@pytest.mark.parametrize("jobs", ["0", "two", ""])
+def test_a_bad_jobs_value_is_one_line(capsys, jobs):
+    assert main(["--fast", "--jobs", jobs]) == 2
+    assert capsys.readouterr().err.startswith("error: --jobs")
