@@ -157,6 +157,13 @@ def test_the_installed_command_runs_from_any_folder(installed, tmp_path):
     assert "site-packages" in where.stdout, where.stdout + where.stderr
 
 
+def test_the_installed_command_names_itself_where_a_checkout_names_nox(installed, tmp_path):
+    code = "from mlflow_acceptance.fixtures.cli import how_to_run; print(how_to_run('external'))"
+    result = run_in(tmp_path, str(installed / "python"), "-c", code)
+    assert result.stdout.strip() == "mlflow-acceptance external", result.stderr
+    assert cli.how_to_run("external") == "nox -s external --"
+
+
 def test_the_installed_plugin_stays_out_of_other_test_runs(installed, tmp_path):
     (tmp_path / "test_theirs.py").write_text("def test_theirs():\n    assert True\n")
     result = run_in(tmp_path, str(installed / "python"), "-m", "pytest", "-q", "test_theirs.py")

@@ -46,3 +46,4 @@ def test_the_stack_says_how_clients_reach_an_s3_stand_ins_urls(tmp_path):
     assert "  export HTTP_PROXY=http://127.0.0.1:9" in lines
     assert "  export NO_PROXY=127.0.0.1,localhost" in lines
     assert lines.index("  export HTTP_PROXY=http://127.0.0.1:9") < len(lines) - 1
+    assert lines[-1].startswith("  nox -s external -- --tracking-uri")  # from a checkout
