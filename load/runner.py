@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mlflow_acceptance.fixtures.core.interrupts import default_sigint
 from mlflow_acceptance.load import shapes, slo
 from mlflow_acceptance.load.pace import Pace
 from mlflow_acceptance.load.pace import read as read_pace
@@ -175,10 +176,6 @@ def locust_command(plan: LoadPlan, python: str = sys.executable) -> list[str]:
     return command + work.user_classes()
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def locust_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     """The caller's environment, with this package importable (load.shapes)."""
     env = dict(os.environ if base is None else base)
@@ -242,10 +239,7 @@ class LocustProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: Ctrl-C reaches us, not it
-                # A job started in the background without job control (nohup, some CI
-                # runners) inherits SIGINT ignored, and Python then never raises
-                # KeyboardInterrupt: locust would ignore our stop and lose its reports.
-                preexec_fn=_default_sigint,
+                preexec_fn=default_sigint,  # else locust may ignore our stop (nohup'd CI)
             )
         self.started = time.monotonic()
 

@@ -4,6 +4,8 @@ counts as catching a break: a failure whose message names the cause."""
 from __future__ import annotations
 
 import json
+import signal
+import sys
 import threading
 from pathlib import Path
 from typing import ClassVar
@@ -186,3 +188,23 @@ def test_jobs_runs_breaks_side_by_side_each_in_its_own_folder(monkeypatch, tmp_p
 def test_a_bad_jobs_value_is_one_line(capsys, jobs):
     assert main(["--fast", "--jobs", jobs]) == 2
     assert capsys.readouterr().err.startswith("error: --jobs")
+
+
+def test_each_break_runs_in_a_pytest_that_ctrl_c_and_the_deadline_can_stop(tmp_path, monkeypatch):
+    """Started by a job without job control (nohup'd CI), prove inherits SIGINT ignored; its
+    pytest must not, or the SIGINT it gets at the deadline is lost and the kill that follows
+    leaves the break's stack behind."""
+    fake = tmp_path / "python"
+    fake.write_text(
+        f"#!{sys.executable}\nimport signal\nprint('SIGINT:', signal.getsignal(signal.SIGINT))\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setattr(prove.sys, "executable", str(fake))
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        result = prove.run_break("no-hsts", [], tmp_path / "reports")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    seen = (tmp_path / "reports" / "no-hsts.pytest.log").read_text()
+    assert "default_int_handler" in seen, f"the break's pytest started with {seen.strip()}"
+    assert result["error"].startswith("pytest exited 0 without a run"), result
