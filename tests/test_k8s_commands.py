@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
-from mlflow_acceptance.fixtures.k8s import commands
+from mlflow_acceptance.fixtures.core.errors import TargetError
+from mlflow_acceptance.fixtures.k8s import addons, commands
 from mlflow_acceptance.fixtures.k8s.addons import (
     EDGES,
+    EXTERNAL_SECRETS_ADDON,
     addon_commands,
     addons_for,
+    install_addons,
     issuer_manifests,
 )
 from mlflow_acceptance.fixtures.k8s.chart import Release
 from mlflow_acceptance.fixtures.k8s.release import run_values
 
-from tests.k8s_fakes import backends
+from tests.k8s_fakes import FakeKube, backends, release_routes
 
 KIND = commands.KubeContext(Path("/tmp/kc"), "kind-mlflow-acc")
 
@@ -211,3 +215,27 @@ def test_run_values_for_fake_gcs_use_gs_and_the_emulator():
     }
     assert values["artifactRoot"]["s3"] == {"enabled": False}
     assert values["extraEnvVars"]["STORAGE_EMULATOR_HOST"] == "http://mlflow-acc-r1-fake-gcs:4443"
+
+
+def test_an_add_on_that_never_gets_ready_is_reported_with_its_pods_logs_and_events(
+    tmp_path, monkeypatch
+):
+    """helm --wait says only "Deployment ... not ready": the failure must say why without a
+    rerun (seen on kind: External Secrets' three Deployments 0/1 after 10 minutes)."""
+
+    def helm_times_out(command, timeout, what):
+        raise TargetError(f"{what}: `helm upgrade --install …` exited 1\ncontext deadline exceeded")
+
+    monkeypatch.setattr(addons, "run", helm_times_out)
+    fake = FakeKube(release_routes(namespace=EXTERNAL_SECRETS_ADDON.namespace))
+    with pytest.raises(TargetError) as caught:
+        install_addons(fake, KIND, tmp_path, lambda line: None, (EXTERNAL_SECRETS_ADDON,))
+    message = str(caught.value)
+    assert message.startswith("installing external-secrets: `helm upgrade --install …` exited 1")
+    assert "mlflow: CrashLoopBackOff" in message  # the pods' state, not only helm's words
+    folder = tmp_path / "external-secrets-failed"
+    assert f"logs, events and state: {folder}" in message
+    written = {path.name for path in folder.iterdir()}
+    assert {"events.txt", "state.txt"} <= written
+    assert any(name.startswith("describe-pod-") for name in written), written
+    assert ("/api/v1/namespaces/external-secrets/pods", {"labelSelector": ""}) in fake.gets
