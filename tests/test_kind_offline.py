@@ -292,11 +292,17 @@ def test_offline_config_puts_every_node_on_the_built_image_and_allows_cgroup_v1(
 
 
 # ---- charts and options --------------------------------------------------------------------
-def _chart(root: Path, name: str, app_version: str) -> Path:
+CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition"}
+
+
+def _chart(root: Path, name: str, app_version: str, crds: bool = True) -> Path:
     folder = root / name
     folder.mkdir(parents=True)
     meta = {"name": name, "version": "1.0.0", "appVersion": app_version}
     (folder / "Chart.yaml").write_text(yaml.safe_dump(meta))
+    if crds:
+        (folder / "templates" / "crds").mkdir(parents=True)
+        (folder / "templates" / "crds" / "a.yaml").write_text(yaml.safe_dump(CRD))
     return folder
 
 
@@ -322,6 +328,26 @@ def test_a_chart_for_another_version_than_the_build_is_refused(tmp_path):
         check_charts(addons_for("traefik"), charts)
     charts["external-secrets"] = _chart(tmp_path / "b", "external-secrets", "v0.16.2")
     check_charts(addons_for("traefik"), charts)
+
+
+def test_a_chart_without_the_crds_its_add_on_needs_is_refused(tmp_path):
+    """A chart copied from its project's source tree (External Secrets' templates/crds holds
+    only a README there) installs no CRDs: the add-on crash-looped ("no matches for kind
+    ExternalSecret") until helm gave up 10 minutes later, seen on kind offline."""
+    charts = {
+        "metrics-server": _chart(tmp_path, "metrics-server", "0.8.0", crds=False),  # has none
+        "traefik": _chart(tmp_path, "traefik", "v3.6.12"),
+        "cert-manager": _chart(tmp_path, "cert-manager", "v1.21.1"),
+        "external-secrets": _chart(tmp_path, "external-secrets", "v0.16.2", crds=False),
+    }
+    with pytest.raises(SetupError) as caught:
+        check_charts(addons_for("gateway"), charts)
+    assert str(caught.value).startswith(
+        f"--external-secrets-chart {charts['external-secrets']} holds no CustomResourceDefinition"
+    )
+    (charts["external-secrets"] / "crds").mkdir()  # helm's own crds/ folder counts too
+    (charts["external-secrets"] / "crds" / "bundle.yaml").write_text(yaml.safe_dump(CRD))
+    check_charts(addons_for("gateway"), charts)
 
 
 def test_a_packaged_chart_is_read_from_its_archive(tmp_path):
