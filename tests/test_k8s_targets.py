@@ -284,3 +284,27 @@ def test_the_kind_release_goes_behind_the_edges_front_door(monkeypatch, tmp_path
     assert layer["ingress"] == {"enabled": False}
     assert "localhost" in layer["serverAllowedHosts"]
     assert layer["corsAllowedOrigins"] == ["https://localhost"]
+
+
+@pytest.mark.parametrize("edge", ["gateway", "traefik", "ingress-nginx"])
+def test_the_kind_run_installs_the_add_ons_of_its_edge(monkeypatch, tmp_path, edge):
+    """Seen on kind: --edge gateway installed Traefik as an Ingress controller and
+    cert-manager without its gateway-shim (the edge was looked up by its controller's
+    release name, "traefik"), so no GatewayClass existed and no listener certificate came."""
+    from mlflow_acceptance.fixtures.targets.kind import target as kind
+
+    installed = []
+    monkeypatch.setattr(
+        kind, "install_addons", lambda api, kube, d, say, addons, *a: installed.append(addons)
+    )
+    monkeypatch.setattr(kind, "write_ca", lambda pem, path: path)
+    target = kind.KindTarget(options_for("kind", edge=edge), "r1", tmp_path)
+    target._addons()
+    (addons,) = installed
+    values = {addon.name: addon.values for addon in addons}
+    gateway_api = edge == "gateway"
+    assert values["traefik" if edge != "ingress-nginx" else "ingress-nginx"]
+    if edge != "ingress-nginx":
+        providers = values["traefik"]["providers"]
+        assert providers.get("kubernetesGateway", {}).get("enabled", False) is gateway_api
+    assert ("gatewayAPI" in values["cert-manager"].get("config", {})) is gateway_api
