@@ -296,6 +296,9 @@ def test_upgrade_with_replicas_leaves_schema_at_head(deployment):
             f"{k8s.upgrade_from} and {k8s.server_version} share the schema {before}: "
             "nothing migrated"
         )
+    except AssertionError as exc:
+        # The failed migration's log lives only in this release's pods: keep it.
+        raise AssertionError(k8s.diagnose(scratch, exc)) from None
     finally:
         k8s.helm_uninstall(scratch)
         k8s.scratch_databases.drop(k8s.api, scratch.namespace, db)
