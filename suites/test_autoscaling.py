@@ -43,7 +43,7 @@ from mlflow_acceptance.load.autoscaling import (
     scale_in_budget,
 )
 
-pytestmark = [pytest.mark.load, pytest.mark.disruptive]
+pytestmark = [pytest.mark.load, pytest.mark.disruptive, pytest.mark.exclusive]
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The harness's layers hold: imports run only downward, and no target imports another.
 
-    root      fixtures.plugin, .registry, .stack, .prove   (knows every target)
+    root      fixtures.plugin, .registry, .stack, .prove, .shards (knows every target)
     targets   fixtures.targets.<name>                      (none imports another)
     plumbing  fixtures.docker, fixtures.k8s                (neither imports the other)
     core      fixtures.core                                (imports nothing above it)
@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER = {"core": 0, "docker": 1, "k8s": 1, "targets": 2}
-ROOT_MODULES = {"plugin", "registry", "stack", "prove", "cli"}
+ROOT_MODULES = {"plugin", "registry", "stack", "prove", "shards", "cli"}
 PACKAGE = "mlflow_acceptance"
 
 

@@ -12,7 +12,9 @@ from typing import ClassVar
 
 import pytest
 from mlflow_acceptance.fixtures import prove
-from mlflow_acceptance.fixtures.prove import check_line, main, split_args
+from mlflow_acceptance.fixtures.core.pytest_args import split_positional
+from mlflow_acceptance.fixtures.prove import check_line, main
+from mlflow_acceptance.fixtures.registry import value_flags
 from mlflow_acceptance.fixtures.targets.local.breaks import Catch
 
 
@@ -30,7 +32,7 @@ from mlflow_acceptance.fixtures.targets.local.breaks import Catch
     ],
 )
 def test_option_values_stay_with_their_options(argv, names, extra):
-    assert split_args(argv) == (names, extra)
+    assert split_positional(argv, value_flags()) == (names, extra)
 
 
 def test_an_unknown_break_is_one_line_before_anything_starts(capsys):

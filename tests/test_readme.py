@@ -26,7 +26,7 @@ def test_readme_gives_the_ci_commands():
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
     for command in (
         "nox -s tests",
-        "nox -s local -- --offline",
+        "nox -s local -- --offline --shards 2",
         "nox -s lint",
         "nox -s load -- --target local --offline",
         "nox -s prove -- --offline --fast",
