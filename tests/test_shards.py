@@ -221,3 +221,45 @@ def test_a_path_that_names_no_tests_is_refused_before_anything_starts():
     assert options == ["--offline", "-m", "smoke"]
     assert {f for shard in planned for f in shard.files} == set(files_under(["suites"]))
     assert ROOT.joinpath("suites").is_dir()
+
+
+SLEEPER = """
+import signal, sys, time
+def stop(*_):
+    print("torn down", flush=True)
+    sys.exit(130)
+signal.signal(signal.SIGINT, stop)
+print("up", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_sigterm_is_passed_on_to_the_shards_as_the_ctrl_c_they_tear_down_on(tmp_path):
+    """CI cancelling the job signals this process only: without the SIGINT passed on, the
+    shards would run on (and their stacks with them) after the merged run was gone."""
+    import subprocess
+    import sys
+
+    children = [
+        subprocess.Popen([sys.executable, "-c", SLEEPER], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    for child in children:
+        assert child.stdout.readline().strip() == "up"
+    started = time.monotonic()
+    shards.stop_children(children, forward=True, timeout=20)
+    assert [child.returncode for child in children] == [130, 130]
+    assert all(child.stdout.read().strip() == "torn down" for child in children)
+    assert time.monotonic() - started < 10
+
+
+def test_a_shard_that_ignores_the_stop_is_killed_at_the_deadline():
+    import subprocess
+    import sys
+
+    stubborn = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    stubborn += "print('up', flush=True); time.sleep(60)"
+    child = subprocess.Popen([sys.executable, "-c", stubborn], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "up"
+    shards.stop_children([child], forward=True, timeout=1)
+    assert child.returncode == -9
