@@ -336,7 +336,7 @@ def write_plot(run: Calibration, path):
         hpa_times = [r.at - start for r in scaled]
         for key, label in (("desired_replicas", "HPA desired"), ("ready_replicas", "Ready pods")):
             values = [r.autoscaler[key] for r in scaled]
-            series.append(Series(label, hpa_times, values, "replicas"))
+            series.append(Series(label, hpa_times, values, "replicas", steps=True))
     limits = {limit for _, limit in calc.peak_memory(run.readings).values() if limit}
     thresholds = [Threshold("CPU % of limit", TARGET_CPU_PERCENT, "HPA target 70 %")]
     thresholds += [Threshold("memory MiB", limit / 2**20, "limit") for limit in limits]

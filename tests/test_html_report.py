@@ -154,6 +154,29 @@ def test_each_timeline_draws_its_series_thresholds_events_and_fault_bands(run_di
     assert any(t == "line" and a.get("class") == "threshold" for t, a in parsed.elements)
 
 
+def test_a_count_is_drawn_as_steps_held_until_the_next_reading(tmp_path):
+    """2 Ready replicas, then 3 at t=10: the path stays at 2 until t=10 and rises there,
+    never a slope through 2.5 replicas that never existed."""
+    series = [
+        Series("Ready replicas", [0.0, 10.0, 20.0], [2, 3, 3], "replicas", steps=True),
+        Series("CPU", [0.0, 10.0, 20.0], [10.0, 50.0, 30.0], "CPU % of limit"),
+    ]
+    png = tmp_path / "run" / "t.png"
+    png.parent.mkdir()
+    timeline(png, "counts", series)
+    parsed = parse(write_report(png.parent).read_text())
+    paths = parsed.having("path", "data-series")
+
+    def points(d: str) -> list[tuple[float, float]]:
+        return [tuple(map(float, c[1:].split(","))) for c in d.split()]
+
+    steps = points(paths["Ready replicas"]["d"])
+    assert len(steps) == 5  # each change: along at the old count, then up
+    assert steps[1][0] == steps[2][0]  # the rise is vertical, at t=10
+    assert steps[1][1] == steps[0][1]  # reached at the old count
+    assert len(points(paths["CPU"]["d"])) == 3  # a measurement stays a line
+
+
 def test_the_page_needs_nothing_from_outside(run_dir):
     parsed = parse(write_report(run_dir).read_text())
     external = [

@@ -56,6 +56,8 @@ def test_counts_cpu_and_memory_become_series_on_the_experiments_time_axis():
         ("memory MiB", "server-1"),
     }
     assert list(series[("replicas", "Ready replicas")].values) == [2, 1, 2]
+    assert series[("replicas", "Ready replicas")].steps  # a count: held, never a slope
+    assert not series[("CPU % of limit", "server-1")].steps
     assert list(series[("CPU % of limit", "server-1")].times) == [4.0, 6.0]
     assert list(series[("CPU % of limit", "server-1")].values) == [50.0, None]
     assert list(series[("memory MiB", "server-1")].values) == [500, 520, 300]
