@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from mlflow_acceptance.fixtures import cli, shards
 from mlflow_acceptance.fixtures.core.errors import SetupError
+from mlflow_acceptance.fixtures.core.interrupts import stop_children
 from mlflow_acceptance.fixtures.core.timings import CpuFloor
 from mlflow_acceptance.fixtures.shards import (
     Runner,
@@ -247,7 +248,7 @@ def test_a_sigterm_is_passed_on_to_the_shards_as_the_ctrl_c_they_tear_down_on(tm
     for child in children:
         assert child.stdout.readline().strip() == "up"
     started = time.monotonic()
-    shards.stop_children(children, forward=True, timeout=20)
+    stop_children(children, forward=True, timeout=20)
     assert [child.returncode for child in children] == [130, 130]
     assert all(child.stdout.read().strip() == "torn down" for child in children)
     assert time.monotonic() - started < 10
@@ -261,5 +262,5 @@ def test_a_shard_that_ignores_the_stop_is_killed_at_the_deadline():
     stubborn += "print('up', flush=True); time.sleep(60)"
     child = subprocess.Popen([sys.executable, "-c", stubborn], stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "up"
-    shards.stop_children([child], forward=True, timeout=1)
+    stop_children([child], forward=True, timeout=1)
     assert child.returncode == -9
